@@ -1,0 +1,94 @@
+/**
+ * Real processes on free loopback ports, each stopped by its PID. Every process started here is
+ * registered so that `stopAll()` (called by tests' `after`) can end any a failing test left behind.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export const NODE_MAIN = path.join(REPO_ROOT, "services/chat-node/src/main.ts");
+export const TEST_SECRET = "test-secret-0123456789abcdef";
+
+const live = new Set<ChildProcess>();
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** A fresh temporary directory, removed by the caller (or left in os.tmpdir()). */
+export function tempDir(prefix = "chat-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface Proc {
+  proc: ChildProcess;
+  pid: number;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends the signal and waits for the exit; SIGKILL after `graceMs`. Resolves to the exit code (null when killed by a signal). */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns a process, capturing its output, registered for stopAll(). */
+export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
+  const proc = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd ?? REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  live.add(proc);
+  let out = "";
+  const cap = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 2_000_000) out = out.slice(-1_000_000);
+  };
+  proc.stdout?.on("data", cap);
+  proc.stderr?.on("data", cap);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on("exit", (code, signal) => {
+      live.delete(proc);
+      resolve({ code, signal });
+    });
+  });
+  return {
+    proc,
+    pid: proc.pid ?? -1,
+    output: () => out,
+    exited,
+    async stop(signal = "SIGTERM", graceMs = 15_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+      const { code } = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Kills every process this test-kit started that is still alive. */
+export async function stopAll(): Promise<void> {
+  const procs = [...live];
+  for (const p of procs) p.kill("SIGKILL");
+  await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once("exit", r)))));
+}
+
+/** Resolves once `predicate(output)` holds, or rejects after `timeoutMs` with the output so far. */
+export async function waitForOutput(p: Proc, predicate: (out: string) => boolean, timeoutMs = 20_000, what = "output"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(p.output())) {
+    if (p.proc.exitCode !== null || p.proc.signalCode !== null) throw new Error(`process exited before ${what}:\n${p.output().slice(-4000)}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${p.output().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

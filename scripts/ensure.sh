@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what the project needs when it is missing, on a fresh Debian machine:
+#   ensure.sh node          pnpm (from the npm registry) and the workspace's packages, Node 24 among them
+#   ensure.sh system PKG..  Debian packages by command: redis nginx prometheus chromium docker-compose
+# Idempotent; prints what it installs. Root installs directly; otherwise it tries sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[ensure] %s\n' "$*" >&2; }
+
+ensure_node() {
+  if ! command -v pnpm >/dev/null 2>&1; then
+    say "installing pnpm 10.34.8 from the npm registry"
+    npm install -g pnpm@10.34.8 >/dev/null
+  fi
+  # The workspace's devDependency `node` brings Node 24 into node_modules/.bin, which pnpm puts first on PATH.
+  if [[ ! -x node_modules/.bin/node ]] || [[ pnpm-lock.yaml -nt node_modules/.modules.yaml ]]; then
+    say "installing workspace packages (pnpm install --frozen-lockfile)"
+    pnpm install --frozen-lockfile --reporter=append-only >&2
+  fi
+}
+
+apt_updated=0
+apt_install() {
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  if [[ $apt_updated -eq 0 ]]; then
+    say "apt-get update"
+    $sudo apt-get update -qq >&2
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+ensure_system() {
+  local want=()
+  for what in "$@"; do
+    case "$what" in
+      redis) command -v redis-server >/dev/null || want+=(redis-server) ;;
+      nginx) command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || want+=(nginx-light) ;;
+      prometheus) { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || want+=(prometheus) ;;
+      chromium) command -v chromium >/dev/null || want+=(chromium) ;;
+      docker-compose) command -v docker-compose >/dev/null || want+=(docker-compose) ;;
+      *) say "unknown system dependency: $what"; exit 2 ;;
+    esac
+  done
+  if [[ ${#want[@]} -gt 0 ]]; then
+    apt_install "${want[@]}"
+  fi
+}
+
+case "${1:-}" in
+  node) ensure_node ;;
+  system) shift; ensure_system "$@" ;;
+  *) echo "usage: ensure.sh node | system redis nginx prometheus chromium docker-compose" >&2; exit 2 ;;
+esac

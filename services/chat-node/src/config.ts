@@ -1,0 +1,209 @@
+/**
+ * Configuration: parsed from the environment once, at start-up, into a frozen typed object.
+ * Nothing else reads `process.env`. A malformed value throws a ConfigError naming its variable.
+ * The README's configuration table mirrors CONFIG_VARIABLES below; a test keeps them in step.
+ */
+import os from "node:os";
+import path from "node:path";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+/** A per-user token bucket: `perSec` tokens refill each second, up to `burst`. */
+export interface Bucket {
+  perSec: number;
+  burst: number;
+}
+
+export interface Config {
+  nodeEnv: string;
+  port: number;
+  host: string;
+  nodeId: string;
+  jwtSecret: string;
+  corsOrigins: string[];
+  redisUrl: string | undefined;
+  redisAdapter: "classic" | "sharded";
+  redisKeyPrefix: string;
+  mongoUrl: string | undefined;
+  mongoDb: string;
+  mongoWriteConcern: "majority" | number;
+  dataDir: string;
+  sqliteSynchronous: "FULL" | "NORMAL";
+  typingTimeoutMs: number;
+  maxMessageLength: number;
+  shutdownTimeoutMs: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  maxConnections: number;
+  socketMaxBufferBytes: number;
+  presenceTtlMs: number;
+  storeBatchMax: number;
+  storeBatchWaitMs: number;
+  storeQueueMax: number;
+  rateLimitDisabled: boolean;
+  rateSend: Bucket;
+  rateTyping: Bucket;
+  rateRestWrite: Bucket;
+  rateRestRead: Bucket;
+  devTokens: boolean;
+  webDir: string | undefined;
+}
+
+const DEV_SECRET = "dev-only-secret-change-me-dev-only-secret";
+
+/** Every variable the node reads, with its default, as documented in the README. */
+export const CONFIG_VARIABLES = [
+  "NODE_ENV", "PORT", "HOST", "NODE_ID", "JWT_SECRET", "CORS_ORIGINS",
+  "REDIS_URL", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
+  "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN",
+  "DATA_DIR", "SQLITE_SYNCHRONOUS",
+  "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
+  "MAX_CONNECTIONS", "SOCKET_MAX_BUFFER_BYTES", "PRESENCE_TTL_MS",
+  "STORE_BATCH_MAX", "STORE_BATCH_WAIT_MS", "STORE_QUEUE_MAX",
+  "RATE_LIMIT_DISABLED",
+  "RATE_SEND_PER_SEC", "RATE_SEND_BURST", "RATE_TYPING_PER_SEC", "RATE_TYPING_BURST",
+  "RATE_REST_WRITE_PER_SEC", "RATE_REST_WRITE_BURST", "RATE_REST_READ_PER_SEC", "RATE_REST_READ_BURST",
+  "DEV_TOKENS", "WEB_DIR",
+] as const;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function num(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw.trim());
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off"].includes(v)) return false;
+  throw new ConfigError(`${name} must be 1/0 (or true/false), got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const v = raw.trim() as T;
+  if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return v;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(" or ")}, got "${parsed.protocol}"`);
+  }
+  return raw.trim();
+}
+
+function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket {
+  return {
+    perSec: num(env, `${prefix}_PER_SEC`, perSec, 0.001, 1_000_000),
+    burst: int(env, `${prefix}_BURST`, burst, 1, 1_000_000),
+  };
+}
+
+/** Parses and validates the environment. Throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const nodeEnv = env.NODE_ENV?.trim() || "development";
+  const production = nodeEnv === "production";
+
+  const jwtSecret = env.JWT_SECRET ?? "";
+  if (jwtSecret === "" && production) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
+  if (jwtSecret !== "" && jwtSecret.length < 16) throw new ConfigError("JWT_SECRET must be at least 16 characters");
+
+  const devTokens = bool(env, "DEV_TOKENS", !production);
+  if (devTokens && production) throw new ConfigError("DEV_TOKENS cannot be enabled when NODE_ENV=production");
+
+  const corsOrigins = (env.CORS_ORIGINS ?? "http://localhost:3000")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (origin === "*") continue;
+    try {
+      new URL(origin);
+    } catch {
+      throw new ConfigError(`CORS_ORIGINS holds "${origin}", which is not an origin URL or *`);
+    }
+  }
+
+  const wc = env.MONGO_WRITE_CONCERN?.trim() || "majority";
+  let mongoWriteConcern: "majority" | number;
+  if (wc === "majority") mongoWriteConcern = "majority";
+  else if (/^[0-9]+$/.test(wc)) mongoWriteConcern = Number(wc);
+  else throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number, got "${wc}"`);
+
+  const nodeId = env.NODE_ID?.trim() || `${os.hostname()}-${process.pid}`;
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(nodeId)) throw new ConfigError("NODE_ID must be 1-64 of [A-Za-z0-9._:-]");
+
+  const keyPrefix = env.REDIS_KEY_PREFIX?.trim() || "chat";
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) throw new ConfigError("REDIS_KEY_PREFIX must be 1-64 of [A-Za-z0-9._:-]");
+
+  const config: Config = {
+    nodeEnv,
+    port: int(env, "PORT", 3001, 0, 65535),
+    host: env.HOST?.trim() || "0.0.0.0",
+    nodeId,
+    jwtSecret: jwtSecret || DEV_SECRET,
+    corsOrigins,
+    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
+    redisKeyPrefix: keyPrefix,
+    mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+    mongoDb: env.MONGO_DB?.trim() || "chat",
+    mongoWriteConcern,
+    dataDir: path.resolve(env.DATA_DIR?.trim() || "data"),
+    sqliteSynchronous: oneOf(env, "SQLITE_SYNCHRONOUS", "FULL", ["FULL", "NORMAL"] as const),
+    typingTimeoutMs: int(env, "TYPING_TIMEOUT_MS", 3000, 50, 600_000),
+    maxMessageLength: int(env, "MAX_MESSAGE_LENGTH", 4000, 1, 1_000_000),
+    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
+    logLevel: oneOf(env, "LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
+    maxConnections: int(env, "MAX_CONNECTIONS", 20_000, 1, 10_000_000),
+    socketMaxBufferBytes: int(env, "SOCKET_MAX_BUFFER_BYTES", 65_536, 1024, 100_000_000),
+    presenceTtlMs: int(env, "PRESENCE_TTL_MS", 30_000, 1000, 3_600_000),
+    storeBatchMax: int(env, "STORE_BATCH_MAX", 512, 1, 100_000),
+    storeBatchWaitMs: int(env, "STORE_BATCH_WAIT_MS", 0, 0, 1000),
+    storeQueueMax: int(env, "STORE_QUEUE_MAX", 20_000, 1, 10_000_000),
+    rateLimitDisabled: bool(env, "RATE_LIMIT_DISABLED", false),
+    rateSend: bucket(env, "RATE_SEND", 20, 40),
+    rateTyping: bucket(env, "RATE_TYPING", 10, 20),
+    rateRestWrite: bucket(env, "RATE_REST_WRITE", 10, 20),
+    rateRestRead: bucket(env, "RATE_REST_READ", 50, 100),
+    devTokens,
+    webDir: env.WEB_DIR?.trim() ? path.resolve(env.WEB_DIR.trim()) : undefined,
+  };
+  if (config.maxMessageLength * 4 + 1024 > config.socketMaxBufferBytes) {
+    throw new ConfigError(
+      `SOCKET_MAX_BUFFER_BYTES (${config.socketMaxBufferBytes}) must hold a MAX_MESSAGE_LENGTH message: at least ${config.maxMessageLength * 4 + 1024}`,
+    );
+  }
+  return Object.freeze(config);
+}
+
+/** True when the node runs with the development secret, which the node warns about. */
+export function usesDevSecret(config: Config): boolean {
+  return config.jwtSecret === DEV_SECRET;
+}

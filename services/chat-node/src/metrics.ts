@@ -1,0 +1,93 @@
+/**
+ * The node's Prometheus metrics, on a registry the app owns (never prom-client's global one).
+ * Every label is a closed set: event names, error codes, reasons. No label carries a user,
+ * conversation or socket id. The README's metrics table lists these names.
+ */
+import client from "prom-client";
+import { CLIENT_EVENTS, ERROR_CODES } from "@chat/protocol";
+
+/** Socket.IO's disconnect reasons, folded into label values; anything else is `other`. */
+export const DISCONNECT_REASONS = [
+  "transport_close", "transport_error", "ping_timeout", "parse_error", "client_namespace_disconnect",
+  "server_namespace_disconnect", "server_shutting_down", "forced_close", "forced_server_close", "other",
+] as const;
+
+export function disconnectReasonLabel(reason: string): (typeof DISCONNECT_REASONS)[number] {
+  const label = reason.replace(/ /g, "_");
+  return (DISCONNECT_REASONS as readonly string[]).includes(label) ? (label as (typeof DISCONNECT_REASONS)[number]) : "other";
+}
+
+export const RATE_SCOPES = ["send", "typing", "rest_write", "rest_read"] as const;
+export type RateScope = (typeof RATE_SCOPES)[number];
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Latency buckets from 0.1 ms to 10 s. */
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createMetrics(nodeId: string) {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+
+  // Deliveries are counted on the hot path as a plain number and folded into the counter at scrape time.
+  let pendingFanout = 0;
+
+  const m = {
+    registry,
+    connectedSockets: new client.Gauge({ name: "chat_connected_sockets", help: "Socket.IO connections open on this node", registers: [registry] }),
+    connectionsOpened: new client.Counter({ name: "chat_connections_opened_total", help: "Socket.IO connections accepted", registers: [registry] }),
+    connectionsClosed: new client.Counter({
+      name: "chat_connections_closed_total", help: "Socket.IO connections closed, by disconnect reason",
+      labelNames: ["reason"] as const, registers: [registry],
+    }),
+    connectionsRefused: new client.Counter({
+      name: "chat_connections_refused_total", help: "Socket.IO handshakes refused (unauthorized, capacity, draining)",
+      labelNames: ["reason"] as const, registers: [registry],
+    }),
+    eventsReceived: new client.Counter({
+      name: "chat_events_received_total", help: "Client events received, by event name (unknown names count as unknown)",
+      labelNames: ["event"] as const, registers: [registry],
+    }),
+    errors: new client.Counter({ name: "chat_errors_total", help: "Errors answered to clients, by contract code", labelNames: ["code"] as const, registers: [registry] }),
+    messagesStored: new client.Counter({ name: "chat_messages_stored_total", help: "Messages durably stored (duplicates excluded)", registers: [registry] }),
+    messagesDuplicate: new client.Counter({ name: "chat_messages_duplicate_total", help: "Sends answered with the stored original of a repeated clientMessageId", registers: [registry] }),
+    fanoutDeliveries: new client.Counter({
+      name: "chat_fanout_deliveries_total", help: "newMessage packets written to sockets of this node",
+      registers: [registry],
+      collect() {
+        if (pendingFanout > 0) {
+          this.inc(pendingFanout);
+          pendingFanout = 0;
+        }
+      },
+    }),
+    rateLimited: new client.Counter({ name: "chat_rate_limited_total", help: "Requests refused by a rate limit, by scope", labelNames: ["scope"] as const, registers: [registry] }),
+    typingBroadcasts: new client.Counter({ name: "chat_typing_broadcasts_total", help: "Typing transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),
+    presenceChanges: new client.Counter({ name: "chat_presence_changes_total", help: "Presence transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),
+    storeCommitSeconds: new client.Histogram({ name: "chat_store_commit_seconds", help: "Time to commit one batch to the store", buckets: LATENCY_BUCKETS, registers: [registry] }),
+    storeBatchSize: new client.Histogram({ name: "chat_store_batch_size", help: "Messages per committed batch (group commit)", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [registry] }),
+    storeQueueDepth: new client.Gauge({ name: "chat_store_queue_depth", help: "Sends waiting for a store commit", registers: [registry] }),
+    sendAckSeconds: new client.Histogram({ name: "chat_send_ack_seconds", help: "From a send received to its acknowledgement (stored, broadcast)", buckets: LATENCY_BUCKETS, registers: [registry] }),
+    brokerPublishErrors: new client.Counter({ name: "chat_broker_publish_errors_total", help: "Errors of the Redis broker (publish, subscribe, presence)", registers: [registry] }),
+    redisUp: new client.Gauge({ name: "chat_redis_up", help: "1 when the Redis broker is connected, 0 when not; absent without REDIS_URL", registers: [registry] }),
+    storeUp: new client.Gauge({ name: "chat_store_up", help: "1 when the last store operation or ping succeeded", registers: [registry] }),
+    draining: new client.Gauge({ name: "chat_draining", help: "1 once SIGTERM started draining this node", registers: [registry] }),
+    /** Hot-path fan-out counting, folded into chat_fanout_deliveries_total on scrape. */
+    countFanout(n: number): void {
+      pendingFanout += n;
+    },
+  };
+
+  // Pre-create the closed label sets so dashboards see zeros rather than absent series.
+  for (const e of [...CLIENT_EVENTS, "unknown"]) m.eventsReceived.inc({ event: e }, 0);
+  for (const c of ERROR_CODES) m.errors.inc({ code: c }, 0);
+  for (const r of DISCONNECT_REASONS) m.connectionsClosed.inc({ reason: r }, 0);
+  for (const r of ["unauthorized", "capacity", "draining"]) m.connectionsRefused.inc({ reason: r }, 0);
+  for (const s of RATE_SCOPES) m.rateLimited.inc({ scope: s }, 0);
+  for (const s of ["start", "stop"]) m.typingBroadcasts.inc({ state: s }, 0);
+  for (const s of ["online", "offline"]) m.presenceChanges.inc({ state: s }, 0);
+  m.storeUp.set(1);
+  m.draining.set(0);
+  return m;
+}
