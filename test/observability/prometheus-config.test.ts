@@ -1,0 +1,89 @@
+/**
+ * The Prometheus and Grafana configuration as shipped: promtool accepts the compose config and the
+ * rules, the rules' unit tests pass, and every PromQL expression of the dashboards and alerts
+ * parses with Prometheus's own parser.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { stringify as toYaml } from "yaml";
+import { tempDir } from "@chat/test-kit";
+import { PROMETHEUS_DIR, alertExpressions, dashboardExpressions, namesIn, promtool } from "./promql.ts";
+
+test("promtool accepts the compose Prometheus config and the rule file it loads", () => {
+  // DNS names (chat, nginx-exporter) do not resolve here; check config validates syntax and semantics only.
+  const config = promtool("check", "config", path.join(PROMETHEUS_DIR, "prometheus.yml"));
+  assert.ok(config.ok, config.out);
+  assert.match(config.out, /1 rule files found/);
+  const rules = promtool("check", "rules", path.join(PROMETHEUS_DIR, "alerts.yml"));
+  assert.ok(rules.ok, rules.out);
+});
+
+test("the alert rules' unit tests pass (promtool test rules)", () => {
+  const r = promtool("test", "rules", path.join(PROMETHEUS_DIR, "alerts.test.yml"));
+  assert.ok(r.ok, r.out);
+});
+
+test("the alerts named by the issue exist", () => {
+  const names = alertExpressions().map((e) => e.source.replace("alerts.yml ", ""));
+  for (const a of ["ChatNodeDown", "ChatSendAckP99High", "ChatServerErrorRate", "ChatEventLoopLag", "ChatRedisDown"]) {
+    assert.ok(names.includes(a), `alerts.yml lacks ${a}; it has ${names.join(", ")}`);
+  }
+});
+
+test("every PromQL expression of the dashboards and the alert rules parses", () => {
+  const exprs = [...dashboardExpressions(), ...alertExpressions()];
+  assert.ok(exprs.length > 20, `only ${exprs.length} expressions found`);
+  for (const e of exprs) assert.ok(!e.expr.includes("$"), `${e.source}: unresolved Grafana variable in ${e.expr}`);
+
+  // Each expression becomes a recording rule: promtool check rules runs the PromQL parser on it.
+  const dir = tempDir("obs-promql-");
+  try {
+    const file = path.join(dir, "expressions.yml");
+    const rules = exprs.map((e, i) => ({ record: `shipped_expression_${i}`, expr: e.expr }));
+    fs.writeFileSync(file, toYaml({ groups: [{ name: "shipped", rules }] }));
+    const r = promtool("check", "rules", file);
+    const failing = [...r.out.matchAll(/shipped_expression_(\d+)/g)].map((m) => exprs[Number(m[1])]?.source);
+    assert.ok(r.ok, `${r.out}\n${failing.join("\n")}`);
+    assert.match(r.out, new RegExp(`SUCCESS: ${exprs.length} rules found`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a broken expression is caught by the same check", () => {
+  const dir = tempDir("obs-promql-");
+  try {
+    const file = path.join(dir, "broken.yml");
+    fs.writeFileSync(file, toYaml({ groups: [{ name: "broken", rules: [{ record: "broken", expr: "sum by (node) (rate(chat_errors_total[5m])" }] }] }));
+    assert.equal(promtool("check", "rules", file).ok, false);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the name extractor tells metrics from functions, keywords, labels and literals", () => {
+  const { metrics, labels } = namesIn(
+    'histogram_quantile(0.99, sum by (node, le) (rate(chat_send_ack_seconds_bucket{node=~".*", code!="x{y}"}[1m]))) > 0.25 ' +
+      "and on (node) sum by (node) (rate(chat_send_ack_seconds_count[5m] offset 1h)) > 1.5e9 " +
+      "or absent(up{job=\"chat\"} == 1) unless sum without (instance) (nodejs_eventloop_lag_p99_seconds) / scalar(process_resident_memory_bytes)",
+  );
+  assert.deepEqual([...metrics].sort(), [
+    "chat_send_ack_seconds_bucket", "chat_send_ack_seconds_count", "nodejs_eventloop_lag_p99_seconds", "process_resident_memory_bytes", "up",
+  ]);
+  assert.deepEqual([...labels].sort(), ["code", "instance", "job", "le", "node"]);
+});
+
+test("the dashboard covers what the issue asks for", () => {
+  const all = dashboardExpressions().map((e) => e.expr).join("\n");
+  for (const m of [
+    "chat_connected_sockets", "chat_messages_stored_total", "chat_fanout_deliveries_total", "chat_send_ack_seconds_bucket",
+    "chat_store_commit_seconds_bucket", "chat_store_batch_size", "chat_errors_total", "chat_rate_limited_total",
+    "nodejs_eventloop_lag_p99_seconds", "process_resident_memory_bytes", "chat_redis_up", "chat_draining",
+  ]) {
+    assert.ok(all.includes(m), `no dashboard panel reads ${m}`);
+  }
+  assert.match(all, /histogram_quantile\(0\.5, .*chat_send_ack_seconds_bucket/);
+  assert.match(all, /histogram_quantile\(0\.99, .*chat_send_ack_seconds_bucket/);
+});

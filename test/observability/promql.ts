@@ -1,0 +1,137 @@
+/**
+ * The PromQL the project ships (Grafana dashboards, Prometheus alert rules), collected as plain
+ * expressions, and the metric and label names each one reads. Shared by the observability tests.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { parse as parseYaml } from "yaml";
+import { REPO_ROOT } from "@chat/test-kit";
+
+export const PROMETHEUS_DIR = path.join(REPO_ROOT, "infra/prometheus");
+export const DASHBOARD_DIR = path.join(REPO_ROOT, "infra/grafana/dashboards");
+
+export interface ShippedExpr {
+  /** Where it comes from, for failure messages: `alerts.yml ChatNodeDown`, `chat-cluster.json "Memory" A`. */
+  source: string;
+  /** The expression with Grafana's variables replaced by values Prometheus accepts. */
+  expr: string;
+}
+
+/**
+ * Grafana's variables become what Grafana would send: an interval for `$__rate_interval`, the
+ * "All" regex for `$node`. Anything left with a `$` is reported by the test, not guessed.
+ */
+export function substituteGrafanaVariables(expr: string): string {
+  return expr
+    .replaceAll("$__rate_interval", "1m")
+    .replaceAll("$__interval", "15s")
+    .replaceAll("$__range", "5m")
+    .replace(/\$\{?node(?::regex)?\}?/g, ".*");
+}
+
+/** Every alerting and recording rule expression of infra/prometheus/alerts.yml. */
+export function alertExpressions(): ShippedExpr[] {
+  const doc = parseYaml(fs.readFileSync(path.join(PROMETHEUS_DIR, "alerts.yml"), "utf8")) as {
+    groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[];
+  };
+  return doc.groups.flatMap((g) => g.rules.map((r) => ({ source: `alerts.yml ${r.alert ?? r.record}`, expr: String(r.expr).trim() })));
+}
+
+/** Every panel target and query variable of every dashboard JSON under infra/grafana/dashboards. */
+export function dashboardExpressions(): ShippedExpr[] {
+  const out: ShippedExpr[] = [];
+  for (const file of fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json"))) {
+    const dash = JSON.parse(fs.readFileSync(path.join(DASHBOARD_DIR, file), "utf8")) as Record<string, unknown>;
+    const walk = (v: unknown, where: string): void => {
+      if (Array.isArray(v)) v.forEach((x) => walk(x, where));
+      else if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        const here = typeof o.title === "string" ? `"${o.title}"` : where;
+        if (typeof o.expr === "string") out.push({ source: `${file} ${here} ${String(o.refId ?? "")}`.trim(), expr: substituteGrafanaVariables(o.expr) });
+        for (const [k, x] of Object.entries(o)) if (k !== "expr") walk(x, here);
+      }
+    };
+    walk(dash.panels, file);
+    const vars = ((dash.templating as { list?: unknown[] } | undefined)?.list ?? []) as { name: string; query?: unknown }[];
+    for (const v of vars) {
+      const q = typeof v.query === "string" ? v.query : (v.query as { query?: string } | undefined)?.query;
+      if (!q) continue;
+      // label_values(metric, label) is Grafana's, not PromQL: check its selector as an expression.
+      const m = /^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(q.trim());
+      out.push({ source: `${file} variable $${v.name}`, expr: m ? `${m[1]} and on (${m[2]}) ${m[1]}` : q });
+    }
+  }
+  return out;
+}
+
+const KEYWORDS = new Set(["and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "atan2", "inf", "nan"]);
+
+/**
+ * The metric names and label names an expression reads. A small tokenizer, not a parser: the
+ * expressions are first proven valid by Prometheus's own parser (promtool), and this only needs
+ * to tell metric selectors apart from functions, keywords, literals, ranges and label lists.
+ */
+export function namesIn(expr: string): { metrics: Set<string>; labels: Set<string> } {
+  const metrics = new Set<string>();
+  const labels = new Set<string>();
+  let s = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""');
+  s = s.replace(/\{([^}]*)\}/g, (_m, body: string) => {
+    for (const lm of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)) labels.add(lm[1]!);
+    return " ";
+  });
+  s = s.replace(/\[[^\]]*\]/g, " ");
+  s = s.replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g, (_m, _kw: string, list: string) => {
+    for (const l of list.split(",").map((x) => x.trim()).filter(Boolean)) labels.add(l);
+    return " ";
+  });
+  s = s.replace(/\boffset\s+-?[0-9a-z]+/g, " ");
+  s = s.replace(/(?<![a-zA-Z0-9_:])(?:0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?)/gi, " ");
+  for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const name = m[0];
+    const after = s.slice(m.index + name.length);
+    if (/^\s*\(/.test(after)) continue; // a function or an aggregation
+    if (KEYWORDS.has(name.toLowerCase())) continue;
+    metrics.add(name);
+  }
+  labels.delete("__name__");
+  return { metrics, labels };
+}
+
+/** Runs promtool with `args`; `ok` is its exit status 0, `out` stdout and stderr together. */
+export function promtool(...args: string[]): { ok: boolean; out: string } {
+  const r = spawnSync("promtool", args, { encoding: "utf8", timeout: 60_000 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
+}
+
+/** One sample line of a Prometheus text exposition. */
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  /** `name{labels}` as exposed: the identity of the series. */
+  key: string;
+}
+
+/** Parses the text exposition format (comments skipped, label values unescaped). */
+export function parseExposition(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+\S+/.exec(line);
+    if (!m) throw new Error(`unparsable exposition line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const lm of (m[3] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, (_x, c: string) => (c === "n" ? "\n" : c));
+    }
+    out.push({ name: m[1]!, labels, key: `${m[1]}${m[2] ?? ""}` });
+  }
+  return out;
+}
+
+/** GETs a node's /metrics and parses it. */
+export async function scrape(nodeUrl: string): Promise<{ text: string; samples: Sample[] }> {
+  const res = await fetch(`${nodeUrl}/metrics`);
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  const text = await res.text();
+  return { text, samples: parseExposition(text) };
+}
