@@ -1,0 +1,373 @@
+/**
+ * The cluster store: MongoDB through the official driver, shared by every node.
+ *
+ * Schema: `conversations` holds one document per conversation, `{ _id, title, members, createdAt,
+ * lastSeq, lastActivityAt }`; `lastSeq` is the conversation's seq counter. `messages` holds one
+ * document per message, `{ _id: id, conversationId, senderId, message, timestamp, seq,
+ * clientMessageId? }` (the key is left out, never null, when the client gave none). Indexes, made
+ * idempotently by init(): messages `(conversationId, seq)` unique (history, catch-up, and the
+ * backstop against a repeated seq); messages `(conversationId, senderId, clientMessageId)` unique
+ * and partial on `clientMessageId: { $exists: true }` (idempotency); conversations
+ * `(members, lastActivityAt desc)` (a user's conversations, newest activity first, from the index).
+ *
+ * No gap, no repeat: one batch is ONE multi-document transaction, in this order:
+ *   1. look up the batch's idempotency keys that are already stored (they become `duplicate`);
+ *      repeats inside the batch resolve to their first occurrence;
+ *   2. for each conversation with new messages, in id order, reserve the range with ONE
+ *      `findOneAndUpdate($inc: { lastSeq: k })`, `returnDocument: "after"`: the range is
+ *      `lastSeq - k + 1 .. lastSeq`;
+ *   3. insert the new messages with one `insertMany({ ordered: false })`;
+ *   4. commit with the configured write concern (default `majority`).
+ * Why a transaction rather than `$inc` followed by a plain insertMany: between those two writes a
+ * reserved range can be orphaned, and an orphaned range is a permanent gap. Two ways it happens:
+ * a racing duplicate (another node stores the same idempotency key after step 1 and our insert of
+ * it fails on the unique index), and a failure between the writes (node killed, primary stepping
+ * down, network lost). Renumbering cannot repair either: the other documents of the range are
+ * already visible, and the counter may have moved on. Inside a transaction the reservation and
+ * the inserts commit together or not at all, so an aborted attempt leaves neither a hole nor a
+ * moved counter; the racing duplicate aborts the attempt (duplicate key, or WriteConflict while
+ * the other node's transaction is open) and the retry's step 1 finds the stored original, which
+ * is returned with `duplicate: true`. A second property comes free: the counter document stays
+ * write-locked by the transaction until its commit, so the ranges of one conversation commit in
+ * seq order and a reader never sees seq n+1 before seq n, so `after=n` catch-up cannot skip a
+ * message that commits later. The cost: transactions need a replica set (a single-node one is
+ * enough; init() says so when it is missing), and writes to one conversation serialize on its
+ * counter document, which group commit amortizes over a whole batch.
+ * Conflicts (TransientTransactionError) are retried with jittered backoff, a bounded number of
+ * times; connectivity failures are not retried here: they reject the batch at once with
+ * StoreUnavailableError, nothing is acknowledged, and the driver reconnects by itself.
+ * Reads inside the transaction use `local` read concern: a majority snapshot lags the primary, and
+ * the hot counter document written by the previous batch would then conflict on every attempt.
+ */
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoWriteConcernError,
+  ReadConcern,
+  WriteConcern,
+  type ClientSession,
+  type Collection,
+  type Db,
+  type Filter,
+  type TransactionOptions,
+} from "mongodb";
+import type { Conversation, MessageData, MessagePage } from "@chat/protocol";
+import {
+  StoreUnavailableError,
+  type AppendResult,
+  type HistoryRange,
+  type MessageStore,
+  type NewConversation,
+  type NewMessage,
+} from "./types.ts";
+
+interface MessageDoc {
+  _id: string;
+  conversationId: string;
+  senderId: string;
+  message: string;
+  timestamp: Date;
+  seq: number;
+  clientMessageId?: string;
+}
+
+interface ConversationDoc {
+  _id: string;
+  title: string;
+  members: string[];
+  createdAt: Date;
+  lastSeq: number;
+  lastActivityAt: Date;
+}
+
+export interface MongoStoreOptions {
+  url: string;
+  dbName: string;
+  writeConcern: "majority" | number;
+  logger?: { warn(obj: object, msg?: string): void };
+  /** How long an operation waits for a reachable server before failing (ms). */
+  serverSelectionTimeoutMS?: number;
+}
+
+const IDEMPOTENCY_INDEX = "conversation_sender_client_message_id";
+/** Attempts of one batch's transaction before it fails (conflicts and racing duplicates). */
+const MAX_ATTEMPTS = 12;
+/** Server codes that mean "the database is not answering properly right now". */
+const UNAVAILABLE_CODES = new Set([
+  6, 7, 50, 64, 89, 91, 112, 133, 134, 189, 251, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436, 46841,
+]);
+const UNAVAILABLE_LABELS = ["RetryableWriteError", "TransientTransactionError", "UnknownTransactionCommitResult", "SystemOverloadedError", "ResetPool"];
+
+/** True when `err` means the database is unreachable or refused for now (not a bug of ours). */
+function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof MongoError)) return false;
+  if (err instanceof MongoNetworkError || err instanceof MongoWriteConcernError) return true;
+  // Server selection, topology or client closed, stale primary, timeouts: every driver-side
+  // error is about reaching the server, except argument and BSON errors.
+  if (!(err instanceof MongoServerError)) return !/Invalid|BSON|Parse|Compatibility/.test(err.name);
+  if (err instanceof MongoBulkWriteError && err.err) return true;
+  if (UNAVAILABLE_LABELS.some((l) => err.hasErrorLabel(l))) return true;
+  return typeof err.code === "number" && UNAVAILABLE_CODES.has(err.code);
+}
+
+function unavailable(err: unknown, what: string): unknown {
+  if (err instanceof StoreUnavailableError || !isUnavailable(err)) return err;
+  return new StoreUnavailableError(`mongodb ${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/** A duplicate key on the idempotency index (a racing duplicate from another node). */
+function isIdempotencyConflict(err: unknown): boolean {
+  if (!(err instanceof MongoServerError)) return false;
+  if (err instanceof MongoBulkWriteError) {
+    const list = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return list.some((w) => w.code === 11000 && (w.errmsg ?? "").includes(IDEMPOTENCY_INDEX));
+  }
+  return err.code === 11000 && err.message.includes(IDEMPOTENCY_INDEX);
+}
+
+const keyOf = (m: { conversationId: string; senderId: string; clientMessageId?: string }) =>
+  `${m.conversationId}\u0000${m.senderId}\u0000${m.clientMessageId ?? ""}`;
+
+function toMessage(d: MessageDoc): MessageData {
+  const m: MessageData = {
+    id: d._id, conversationId: d.conversationId, senderId: d.senderId, message: d.message,
+    timestamp: d.timestamp.toISOString(), seq: d.seq,
+  };
+  if (d.clientMessageId !== undefined) m.clientMessageId = d.clientMessageId;
+  return m;
+}
+
+function toConversation(d: ConversationDoc): Conversation {
+  return {
+    id: d._id, title: d.title, members: d.members, createdAt: d.createdAt.toISOString(),
+    lastSeq: d.lastSeq, lastActivityAt: d.lastActivityAt.toISOString(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class MongoStore implements MessageStore {
+  readonly kind = "mongodb" as const;
+  private readonly opts: MongoStoreOptions;
+  private readonly client: MongoClient;
+  private readonly db: Db;
+  private readonly messages: Collection<MessageDoc>;
+  private readonly conversations: Collection<ConversationDoc>;
+  private readonly txn: TransactionOptions;
+
+  constructor(opts: MongoStoreOptions) {
+    this.opts = opts;
+    this.client = new MongoClient(opts.url, {
+      serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
+      retryWrites: true,
+      retryReads: true,
+      ignoreUndefined: true,
+      appName: "chat-node",
+    });
+    this.db = this.client.db(opts.dbName);
+    const writeConcern = new WriteConcern(opts.writeConcern);
+    this.messages = this.db.collection<MessageDoc>("messages", { writeConcern });
+    this.conversations = this.db.collection<ConversationDoc>("conversations", { writeConcern });
+    this.txn = { readConcern: new ReadConcern("local"), writeConcern, readPreference: "primary" };
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.client.connect();
+      const hello = await this.db.admin().command({ hello: 1 });
+      if (!hello.setName && hello.msg !== "isdbgrid") {
+        throw new Error(
+          "the MongoDB store needs a replica set (it commits each batch in a transaction): start mongod with --replSet rs0, " +
+            "run rs.initiate() once, and use a URL like mongodb://localhost:27017/?replicaSet=rs0",
+        );
+      }
+      await this.messages.createIndexes([
+        { key: { conversationId: 1, seq: 1 }, name: "conversation_seq", unique: true },
+        {
+          key: { conversationId: 1, senderId: 1, clientMessageId: 1 }, name: IDEMPOTENCY_INDEX, unique: true,
+          partialFilterExpression: { clientMessageId: { $exists: true } },
+        },
+      ]);
+      await this.conversations.createIndexes([{ key: { members: 1, lastActivityAt: -1, _id: 1 }, name: "members_activity" }]);
+    } catch (err) {
+      throw unavailable(err, "init");
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.db.command({ ping: 1 });
+    } catch (err) {
+      // Whatever keeps the database from answering a ping makes this node not ready.
+      throw new StoreUnavailableError(`mongodb ping: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async createConversation(c: NewConversation): Promise<Conversation> {
+    const createdAt = new Date(c.createdAt);
+    const doc: ConversationDoc = { _id: c.id, title: c.title, members: [...c.members], createdAt, lastSeq: 0, lastActivityAt: createdAt };
+    try {
+      await this.conversations.insertOne(doc);
+    } catch (err) {
+      throw unavailable(err, "createConversation");
+    }
+    return toConversation(doc);
+  }
+
+  async getConversation(id: string): Promise<Conversation | null> {
+    try {
+      const d = await this.conversations.findOne({ _id: id });
+      return d ? toConversation(d) : null;
+    } catch (err) {
+      throw unavailable(err, "getConversation");
+    }
+  }
+
+  async listConversations(userId: string, limit: number): Promise<Conversation[]> {
+    try {
+      const docs = await this.conversations.find({ members: userId }).sort({ lastActivityAt: -1, _id: 1 }).limit(limit).toArray();
+      return docs.map(toConversation);
+    } catch (err) {
+      throw unavailable(err, "listConversations");
+    }
+  }
+
+  async listMessages(conversationId: string, range: HistoryRange): Promise<MessagePage> {
+    const { before, after, limit } = range;
+    const seq: { $gt?: number; $lt?: number } = {};
+    if (after !== undefined) seq.$gt = after;
+    if (before !== undefined) seq.$lt = before;
+    const filter: Filter<MessageDoc> = after === undefined && before === undefined ? { conversationId } : { conversationId, seq };
+    // Catch-up pages forward from `after`; otherwise page backward from `before` (or the newest).
+    const ascending = after !== undefined;
+    try {
+      const docs = await this.messages.find(filter).sort({ seq: ascending ? 1 : -1 }).limit(limit + 1).toArray();
+      const hasMore = docs.length > limit;
+      const page = docs.slice(0, limit);
+      if (!ascending) page.reverse();
+      return { messages: page.map(toMessage), hasMore };
+    } catch (err) {
+      throw unavailable(err, "listMessages");
+    }
+  }
+
+  async appendBatch(batch: readonly NewMessage[]): Promise<AppendResult[]> {
+    if (batch.length === 0) return [];
+    const session = this.client.startSession();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        session.startTransaction(this.txn);
+        try {
+          const results = await this.appendInTransaction(session, batch);
+          await this.commit(session);
+          return results;
+        } catch (err) {
+          if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
+          // A racing duplicate or a WriteConflict: retry (step 1 then sees what the other node stored).
+          // Connectivity errors also carry TransientTransactionError but are driver-side: fail fast.
+          const conflict = isIdempotencyConflict(err) || (err instanceof MongoServerError && err.hasErrorLabel("TransientTransactionError"));
+          if (!conflict || attempt >= MAX_ATTEMPTS) throw unavailable(err, "appendBatch");
+          this.opts.logger?.warn({ attempt, batch: batch.length, code: (err as MongoServerError).code }, "mongodb batch conflicted, retrying");
+          await sleep(Math.random() * Math.min(2 * 1.5 ** attempt, 100));
+        }
+      }
+    } finally {
+      await session.endSession().catch(() => undefined);
+    }
+  }
+
+  /** Commits, retrying the commit alone when its outcome is unknown (the server dedupes it). */
+  private async commit(session: ClientSession): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await session.commitTransaction();
+        return;
+      } catch (err) {
+        if (i < 2 && err instanceof MongoError && err.hasErrorLabel("UnknownTransactionCommitResult") && !(err instanceof MongoNetworkError)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Steps 1 to 3 of the header, inside the session's open transaction. */
+  private async appendInTransaction(session: ClientSession, batch: readonly NewMessage[]): Promise<AppendResult[]> {
+    const results = new Array<AppendResult | undefined>(batch.length);
+
+    // 1. Idempotency: repeats inside the batch point at their first occurrence; stored keys are duplicates.
+    const first = new Map<string, number>();
+    const repeats: [number, number][] = [];
+    const keyed: NewMessage[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (m.clientMessageId === undefined) continue;
+      const prev = first.get(keyOf(m));
+      if (prev !== undefined) repeats.push([i, prev]);
+      else {
+        first.set(keyOf(m), i);
+        keyed.push(m);
+      }
+    }
+    const stored = new Map<string, MessageDoc>();
+    if (keyed.length > 0) {
+      const or = keyed.map((m) => ({ conversationId: m.conversationId, senderId: m.senderId, clientMessageId: { $eq: m.clientMessageId!, $exists: true } }));
+      for (const d of await this.messages.find({ $or: or }, { session }).toArray()) stored.set(keyOf(d), d);
+    }
+    const fresh: number[] = [];
+    const perConversation = new Map<string, { n: number; lastTs: Date }>();
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (m.clientMessageId !== undefined) {
+        if (first.get(keyOf(m)) !== i) continue;
+        const d = stored.get(keyOf(m));
+        if (d) {
+          results[i] = { message: toMessage(d), duplicate: true };
+          continue;
+        }
+      }
+      fresh.push(i);
+      const ts = new Date(m.timestamp);
+      const c = perConversation.get(m.conversationId);
+      if (!c) perConversation.set(m.conversationId, { n: 1, lastTs: ts });
+      else {
+        c.n++;
+        if (ts > c.lastTs) c.lastTs = ts;
+      }
+    }
+
+    // 2. One $inc per conversation reserves its range; id order keeps concurrent batches from
+    // aborting each other over two counters taken in opposite orders.
+    const nextSeq = new Map<string, number>();
+    for (const id of [...perConversation.keys()].sort()) {
+      const { n, lastTs } = perConversation.get(id)!;
+      const after = await this.conversations.findOneAndUpdate(
+        { _id: id },
+        { $inc: { lastSeq: n }, $max: { lastActivityAt: lastTs } },
+        { session, returnDocument: "after", projection: { lastSeq: 1 } },
+      );
+      if (!after) throw new Error(`append to unknown conversation ${id}`);
+      nextSeq.set(id, after.lastSeq - n + 1);
+    }
+
+    // 3. One insertMany for the batch.
+    const docs: MessageDoc[] = [];
+    for (const i of fresh) {
+      const m = batch[i]!;
+      const seq = nextSeq.get(m.conversationId)!;
+      nextSeq.set(m.conversationId, seq + 1);
+      const d: MessageDoc = { _id: m.id, conversationId: m.conversationId, senderId: m.senderId, message: m.message, timestamp: new Date(m.timestamp), seq };
+      if (m.clientMessageId !== undefined) d.clientMessageId = m.clientMessageId;
+      docs.push(d);
+      results[i] = { message: toMessage(d), duplicate: false };
+    }
+    if (docs.length > 0) await this.messages.insertMany(docs, { session, ordered: false });
+    for (const [i, f] of repeats) results[i] = { message: results[f]!.message, duplicate: true };
+    return results as AppendResult[];
+  }
+}
