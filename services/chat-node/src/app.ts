@@ -1,0 +1,164 @@
+/**
+ * `buildApp(config, deps)` composes a node without listening: Fastify for REST and operations,
+ * Socket.IO on the same HTTP server, the store behind group commit, the broker. Tests build the
+ * app the same way `main.ts` does.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import fastifyStatic from "@fastify/static";
+import { pino, type Logger } from "pino";
+import type { Server } from "socket.io";
+import type { Config } from "./config.ts";
+import { usesDevSecret } from "./config.ts";
+import { createAuthenticator } from "./auth.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createRateLimiter } from "./rate-limit.ts";
+import { createStore } from "./store/index.ts";
+import { GroupCommitter } from "./store/group-commit.ts";
+import type { MessageStore } from "./store/types.ts";
+import { createBroker } from "./cluster/index.ts";
+import type { Broker } from "./cluster/types.ts";
+import { ChatService } from "./use-cases/chat-service.ts";
+import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
+import { installErrorHandling } from "./http/error-handler.ts";
+import { conversationRoutes } from "./http/conversations.ts";
+import { opsRoutes } from "./http/ops.ts";
+import { devRoutes } from "./http/dev.ts";
+
+const DEFAULT_WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
+
+export interface AppDeps {
+  store?: MessageStore;
+  broker?: Broker;
+  logger?: Logger;
+}
+
+export interface App {
+  config: Readonly<Config>;
+  fastify: FastifyInstance;
+  io: Server;
+  metrics: Metrics;
+  store: MessageStore;
+  broker: Broker;
+  realtime: Realtime;
+  /** Listens on config.host:config.port; resolves to the bound port. */
+  listen(): Promise<number>;
+  /** SIGTERM: drain (CONTRACT.md §5), then close everything. */
+  shutdown(): Promise<void>;
+}
+
+export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Promise<App> {
+  const logger =
+    deps.logger ??
+    pino({ level: config.logLevel, base: { nodeId: config.nodeId }, redact: ["req.headers.authorization", "token", "auth.token"] });
+  if (usesDevSecret(config)) logger.warn("JWT_SECRET is not set: using the development secret (never in production)");
+
+  const metrics = createMetrics(config.nodeId);
+  const store = deps.store ?? (await createStore(config, logger));
+  await initStore(store, logger, metrics);
+  const broker = deps.broker ?? (await createBroker(config, logger, metrics));
+  const committer = new GroupCommitter(store, {
+    batchMax: config.storeBatchMax,
+    waitMs: config.storeBatchWaitMs,
+    queueMax: config.storeQueueMax,
+    metrics,
+  });
+  const service = new ChatService({ store, committer, maxMessageLength: config.maxMessageLength });
+  const auth = createAuthenticator(config.jwtSecret);
+  const limiter = createRateLimiter(
+    {
+      disabled: config.rateLimitDisabled,
+      buckets: { send: config.rateSend, typing: config.rateTyping, rest_write: config.rateRestWrite, rest_read: config.rateRestRead },
+    },
+    (scope) => metrics.rateLimited.inc({ scope }),
+  );
+
+  const fastify = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 512 * 1024,
+    trustProxy: true,
+    return503OnClosing: true,
+  });
+  const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
+  let draining = false;
+
+  installErrorHandling(fastify, metrics);
+  await fastify.register(opsRoutes, {
+    metrics,
+    nodeId: config.nodeId,
+    isDraining: () => draining,
+    probes: [
+      { name: "store", check: () => store.ping() },
+      ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),
+    ],
+  });
+  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, broadcaster: () => realtime.broadcaster });
+  if (config.devTokens) await fastify.register(devRoutes, { auth });
+  const webDir = config.webDir ?? DEFAULT_WEB_DIR;
+  if (fs.existsSync(path.join(webDir, "index.html"))) {
+    await fastify.register(fastifyStatic, { root: webDir, prefix: "/", wildcard: false, index: ["index.html"] });
+  }
+
+  fastify.addHook("onClose", async () => {
+    limiter.close();
+    await realtime.close();
+    await committer.close();
+    await broker.close();
+    await store.close();
+  });
+
+  return {
+    config,
+    fastify,
+    io: realtime.io,
+    metrics,
+    store,
+    broker,
+    realtime,
+    async listen() {
+      await fastify.listen({ port: config.port, host: config.host, listenTextResolver: () => "" });
+      const address = fastify.server.address();
+      const port = typeof address === "object" && address ? address.port : config.port;
+      broker.start((conversationId, userId) => realtime.broadcaster.presence(conversationId, userId, false));
+      logger.info({ port, host: config.host, store: store.kind, broker: broker.kind }, "listening");
+      return port;
+    },
+    async shutdown() {
+      if (draining) return;
+      draining = true;
+      metrics.draining.set(1);
+      logger.info("draining");
+      await realtime.drain(Date.now() + Math.max(100, config.shutdownTimeoutMs - 1000));
+      await fastify.close();
+      logger.info("drained");
+    },
+  };
+}
+
+/**
+ * SQLite must open or the node cannot serve at all. A remote store that is down at start-up is
+ * retried in the background: the node serves, `/readyz` names the store, sends answer UNAVAILABLE.
+ */
+async function initStore(store: MessageStore, logger: Logger, metrics: Metrics): Promise<void> {
+  if (store.kind === "sqlite") return store.init();
+  try {
+    await store.init();
+  } catch (err) {
+    metrics.storeUp.set(0);
+    logger.error({ err }, "store unavailable at start-up; retrying in the background");
+    const retry = setInterval(() => {
+      store.init().then(
+        () => {
+          clearInterval(retry);
+          metrics.storeUp.set(1);
+          logger.info("store initialized");
+        },
+        () => {},
+      );
+    }, 2000);
+    retry.unref();
+  }
+}

@@ -1,0 +1,94 @@
+/** The contract's REST section 2: conversations, history, REST sends, presence. */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator, type Validated } from "@chat/protocol";
+import { forbidden, invalid } from "../errors.ts";
+import type { Authenticator } from "../auth.ts";
+import { bearerToken } from "../auth.ts";
+import type { Metrics } from "../metrics.ts";
+import type { RateLimiter } from "../rate-limit.ts";
+import type { ChatService } from "../use-cases/chat-service.ts";
+import type { PresenceTracker } from "../cluster/types.ts";
+import type { Broadcaster } from "../realtime/broadcaster.ts";
+import { Id } from "@chat/protocol";
+
+const v = {
+  create: compileValidator(CreateConversationBody),
+  post: compileValidator(PostMessageBody),
+  history: compileValidator(HistoryQuery),
+  id: compileValidator(Id),
+};
+
+function valid<T>(r: Validated<T>): T {
+  if (!r.ok) throw invalid(r.reason);
+  return r.value;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    userId: string;
+  }
+}
+
+export interface ConversationRoutesDeps {
+  service: ChatService;
+  auth: Authenticator;
+  limiter: RateLimiter;
+  broadcaster: () => Broadcaster;
+  presence: PresenceTracker;
+  metrics: Metrics;
+}
+
+const conversationId = (req: FastifyRequest) => valid(v.id((req.params as { id?: unknown }).id));
+
+export async function conversationRoutes(app: FastifyInstance, d: ConversationRoutesDeps): Promise<void> {
+  app.decorateRequest("userId", "");
+  app.addHook("onRequest", async (req) => {
+    req.userId = await d.auth.verify(bearerToken(req.headers.authorization));
+  });
+
+  app.post("/conversations", async (req, reply) => {
+    d.limiter.check("rest_write", req.userId);
+    const body = valid(v.create(req.body));
+    return reply.status(201).send(await d.service.createConversation(req.userId, body));
+  });
+
+  app.get("/conversations", async (req) => {
+    d.limiter.check("rest_read", req.userId);
+    return { conversations: await d.service.listConversations(req.userId) };
+  });
+
+  app.get("/conversations/:id", async (req) => {
+    d.limiter.check("rest_read", req.userId);
+    return d.service.getConversation(req.userId, conversationId(req));
+  });
+
+  app.get("/conversations/:id/messages", async (req) => {
+    d.limiter.check("rest_read", req.userId);
+    const id = conversationId(req);
+    const q = valid(v.history(req.query ?? {}));
+    const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
+    return d.service.history(req.userId, id, { limit: num(q.limit), before: num(q.before), after: num(q.after) });
+  });
+
+  app.post("/conversations/:id/messages", async (req, reply) => {
+    d.limiter.check("rest_write", req.userId);
+    const id = conversationId(req);
+    const body = valid(v.post(req.body));
+    if (body.senderId !== undefined && body.senderId !== req.userId) throw forbidden("senderId is not the authenticated user");
+    const { message, duplicate } = await d.service.sendMessage(req.userId, { conversationId: id, message: body.message, clientMessageId: body.clientMessageId });
+    if (duplicate) {
+      d.metrics.messagesDuplicate.inc();
+      return reply.status(200).send(message);
+    }
+    d.metrics.messagesStored.inc();
+    d.broadcaster().newMessage(message);
+    return reply.status(201).send(message);
+  });
+
+  app.get("/conversations/:id/presence", async (req) => {
+    d.limiter.check("rest_read", req.userId);
+    const id = conversationId(req);
+    await d.service.requireMember(req.userId, id);
+    return { conversationId: id, online: await d.presence.online(id) };
+  });
+}

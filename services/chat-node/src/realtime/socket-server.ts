@@ -1,0 +1,126 @@
+/**
+ * Socket.IO on the node's HTTP server: the handshake (authentication, connection cap), connection
+ * accounting, and draining. `io.use()` does authentication and admission only.
+ */
+import type { Server as HttpServer } from "node:http";
+import { Server, type Socket } from "socket.io";
+import type { Logger } from "pino";
+import { ConnectError } from "@chat/protocol";
+import type { Config } from "../config.ts";
+import type { Authenticator } from "../auth.ts";
+import type { Broker } from "../cluster/types.ts";
+import { disconnectReasonLabel, type Metrics } from "../metrics.ts";
+import { registerHandlers, type HandlerDeps } from "./handlers.ts";
+import { installDrainGate } from "./drain-gate.ts";
+import { Broadcaster } from "./broadcaster.ts";
+import { TypingTracker } from "./typing.ts";
+
+export const SOCKET_PATH = "/socket.io/";
+
+function refusal(code: string, message: string): Error {
+  return Object.assign(new Error(code), { data: { code, message } });
+}
+
+export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining" | "broadcaster" | "typing"> {
+  config: Readonly<Config>;
+  auth: Authenticator;
+  broker: Broker;
+}
+
+export interface Realtime {
+  io: Server;
+  broadcaster: Broadcaster;
+  typing: TypingTracker;
+  /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
+  drain(deadline: number): Promise<void>;
+  /** Events being handled now. */
+  inflight(): number;
+  close(): Promise<void>;
+}
+
+export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime {
+  const { config, metrics, logger } = deps;
+  const io = new Server(server, {
+    path: SOCKET_PATH,
+    serveClient: false,
+    maxHttpBufferSize: config.socketMaxBufferBytes,
+    cors: { origin: config.corsOrigins.includes("*") ? true : config.corsOrigins, methods: ["GET", "POST"], credentials: true },
+    ...(deps.broker.adapter ? { adapter: deps.broker.adapter } : {}),
+  });
+  const broadcaster = new Broadcaster(io, metrics);
+  const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except));
+  let draining = false;
+  let connected = 0;
+  const inflight = { count: 0, onIdle: () => {} };
+  installDrainGate(server, SOCKET_PATH, () => draining);
+
+  io.use((socket, next) => {
+    if (draining) {
+      metrics.connectionsRefused.inc({ reason: "draining" });
+      return next(refusal(ConnectError.UNAVAILABLE, "node is draining"));
+    }
+    if (connected >= config.maxConnections) {
+      metrics.connectionsRefused.inc({ reason: "capacity" });
+      return next(refusal(ConnectError.UNAVAILABLE, "node connection limit reached"));
+    }
+    const auth: unknown = socket.handshake.auth;
+    const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
+    deps.auth.verify(token).then(
+      (userId) => {
+        socket.data.userId = userId;
+        next();
+      },
+      () => {
+        metrics.connectionsRefused.inc({ reason: "unauthorized" });
+        next(refusal(ConnectError.UNAUTHORIZED, "missing, invalid or expired token"));
+      },
+    );
+  });
+
+  const countOutgoing = (event: string) => {
+    if (event === "newMessage") metrics.countFanout(1);
+  };
+
+  io.on("connection", (socket: Socket) => {
+    connected++;
+    metrics.connectionsOpened.inc();
+    metrics.connectedSockets.set(connected);
+    socket.onAnyOutgoing(countOutgoing);
+    registerHandlers(socket, { ...deps, broadcaster, typing, inflight, isDraining: () => draining });
+    socket.on("disconnect", (reason) => {
+      connected--;
+      metrics.connectedSockets.set(connected);
+      metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
+    });
+  });
+
+  return {
+    io,
+    broadcaster,
+    typing,
+    inflight: () => inflight.count,
+    async drain(deadline) {
+      draining = true;
+      if (inflight.count > 0) {
+        await new Promise<void>((resolve) => {
+          inflight.onIdle = resolve;
+          setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+        });
+      }
+      // A transport close, unlike socket.disconnect(), makes socket.io-client reconnect.
+      for (const socket of io.of("/").sockets.values()) socket.conn.close();
+      const until = Math.min(deadline, Date.now() + 2000);
+      while (connected > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    },
+    async close() {
+      typing.close();
+      io.disconnectSockets(true);
+      io.engine.close();
+      await new Promise<void>((resolve) => {
+        // io.close() would also close the HTTP server, which Fastify owns; close the adapters only.
+        const adapter = io.of("/").adapter as { close?: () => Promise<void> | void };
+        Promise.resolve(adapter.close?.()).then(() => resolve(), () => resolve());
+      });
+    },
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * The embedded store: SQLite through Node 24's `node:sqlite`, one file under DATA_DIR, so a node
+ * runs with no server installed and keeps its messages across restarts.
+ *
+ * Several node processes may share the file (the local cluster does). Every batch is one
+ * `BEGIN IMMEDIATE` transaction, which takes SQLite's single write lock before reading anything:
+ * the idempotency look-up, the `seq` reservation (`last_seq` of the conversation row) and the
+ * inserts of a batch are serialized against every other writer, so `seq` has no gap and no repeat
+ * across processes. The unique index on (conversation_id, sender_id, client_message_id) is the
+ * backstop: a duplicate that slipped through would abort the transaction rather than store twice.
+ *
+ * WAL mode with `synchronous=FULL` (default) fsyncs the log at every commit: a committed batch
+ * survives a crash of the process or of the machine. `NORMAL` survives a process crash only.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import fs from "node:fs";
+import path from "node:path";
+import type { Conversation, MessageData, MessagePage } from "@chat/protocol";
+import {
+  StoreUnavailableError,
+  type AppendResult,
+  type HistoryRange,
+  type MessageStore,
+  type NewConversation,
+  type NewMessage,
+} from "./types.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS conversations (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  members TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  last_activity_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members (
+  user_id TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  PRIMARY KEY (user_id, conversation_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+  conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  sender_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  ts TEXT NOT NULL,
+  client_message_id TEXT,
+  PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_idempotency
+  ON messages (conversation_id, sender_id, client_message_id) WHERE client_message_id IS NOT NULL;
+`;
+
+interface MessageRow {
+  conversation_id: string;
+  seq: number;
+  id: string;
+  sender_id: string;
+  body: string;
+  ts: string;
+  client_message_id: string | null;
+}
+
+interface ConversationRow {
+  id: string;
+  title: string;
+  members: string;
+  created_at: string;
+  last_seq: number;
+  last_activity_at: string;
+}
+
+function toMessage(r: MessageRow): MessageData {
+  const m: MessageData = { id: r.id, conversationId: r.conversation_id, senderId: r.sender_id, message: r.body, timestamp: r.ts, seq: Number(r.seq) };
+  if (r.client_message_id !== null) m.clientMessageId = r.client_message_id;
+  return m;
+}
+
+function toConversation(r: ConversationRow): Conversation {
+  return { id: r.id, title: r.title, members: JSON.parse(r.members) as string[], createdAt: r.created_at, lastSeq: Number(r.last_seq), lastActivityAt: r.last_activity_at };
+}
+
+export interface SqliteStoreOptions {
+  dataDir: string;
+  synchronous?: "FULL" | "NORMAL";
+  /** How long a writer waits for another process's lock before the batch fails (ms). */
+  busyTimeoutMs?: number;
+}
+
+export class SqliteStore implements MessageStore {
+  readonly kind = "sqlite" as const;
+  private db: DatabaseSync | undefined;
+  private readonly opts: SqliteStoreOptions;
+  private s!: {
+    findIdem: StatementSync;
+    bumpSeq: StatementSync;
+    insert: StatementSync;
+    getConv: StatementSync;
+    insertConv: StatementSync;
+    insertMember: StatementSync;
+    listConvs: StatementSync;
+    after: StatementSync;
+    afterBefore: StatementSync;
+    before: StatementSync;
+    newest: StatementSync;
+  };
+
+  constructor(opts: SqliteStoreOptions) {
+    this.opts = opts;
+  }
+
+  /** The database file. */
+  get file(): string {
+    return path.join(this.opts.dataDir, "chat.db");
+  }
+
+  async init(): Promise<void> {
+    fs.mkdirSync(this.opts.dataDir, { recursive: true });
+    const db = new DatabaseSync(this.file);
+    db.exec(`PRAGMA busy_timeout = ${this.opts.busyTimeoutMs ?? 10_000}`);
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec(`PRAGMA synchronous = ${this.opts.synchronous ?? "FULL"}`);
+    db.exec(SCHEMA);
+    this.db = db;
+    this.s = {
+      findIdem: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?"),
+      bumpSeq: db.prepare("UPDATE conversations SET last_seq = last_seq + ?, last_activity_at = ? WHERE id = ? RETURNING last_seq"),
+      insert: db.prepare("INSERT INTO messages (conversation_id, seq, id, sender_id, body, ts, client_message_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      getConv: db.prepare("SELECT * FROM conversations WHERE id = ?"),
+      insertConv: db.prepare("INSERT INTO conversations (id, title, members, created_at, last_seq, last_activity_at) VALUES (?, ?, ?, ?, 0, ?)"),
+      insertMember: db.prepare("INSERT OR IGNORE INTO members (user_id, conversation_id) VALUES (?, ?)"),
+      listConvs: db.prepare(
+        "SELECT c.* FROM members m JOIN conversations c ON c.id = m.conversation_id WHERE m.user_id = ? ORDER BY c.last_activity_at DESC, c.id ASC LIMIT ?",
+      ),
+      after: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"),
+      afterBefore: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ? ORDER BY seq ASC LIMIT ?"),
+      before: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"),
+      newest: db.prepare("SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?"),
+    };
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    if (db?.isOpen) db.close();
+  }
+
+  private open(): DatabaseSync {
+    if (!this.db?.isOpen) throw new StoreUnavailableError("sqlite store is closed");
+    return this.db;
+  }
+
+  async ping(): Promise<void> {
+    this.guard(() => this.open().prepare("SELECT 1").get());
+  }
+
+  /** Runs `fn`, turning database failures into StoreUnavailableError. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      throw new StoreUnavailableError(`sqlite: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction (the write lock first), rolled back on any error. */
+  private transaction<T>(fn: () => T): T {
+    return this.guard(() => {
+      const db = this.open();
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const out = fn();
+        db.exec("COMMIT");
+        return out;
+      } catch (err) {
+        if (db.isTransaction) db.exec("ROLLBACK");
+        throw err;
+      }
+    });
+  }
+
+  async createConversation(c: NewConversation): Promise<Conversation> {
+    return this.transaction(() => {
+      this.s.insertConv.run(c.id, c.title, JSON.stringify(c.members), c.createdAt, c.createdAt);
+      for (const m of c.members) this.s.insertMember.run(m, c.id);
+      return { ...c, members: [...c.members], lastSeq: 0, lastActivityAt: c.createdAt };
+    });
+  }
+
+  async getConversation(id: string): Promise<Conversation | null> {
+    return this.guard(() => {
+      this.open();
+      const row = this.s.getConv.get(id) as ConversationRow | undefined;
+      return row ? toConversation(row) : null;
+    });
+  }
+
+  async listConversations(userId: string, limit: number): Promise<Conversation[]> {
+    return this.guard(() => {
+      this.open();
+      return (this.s.listConvs.all(userId, limit) as unknown as ConversationRow[]).map(toConversation);
+    });
+  }
+
+  async appendBatch(batch: readonly NewMessage[]): Promise<AppendResult[]> {
+    if (batch.length === 0) return [];
+    return this.transaction(() => {
+      const results = new Array<AppendResult | undefined>(batch.length);
+      // Pass 1: idempotency, against the table and earlier messages of this batch.
+      const fresh: number[] = [];
+      const firstInBatch = new Map<string, number>();
+      const dupOfBatch = new Map<number, number>();
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i]!;
+        if (m.clientMessageId !== undefined) {
+          const key = `${m.conversationId}\u0000${m.senderId}\u0000${m.clientMessageId}`;
+          const earlier = firstInBatch.get(key);
+          if (earlier !== undefined) {
+            dupOfBatch.set(i, earlier);
+            continue;
+          }
+          const row = this.s.findIdem.get(m.conversationId, m.senderId, m.clientMessageId) as MessageRow | undefined;
+          if (row) {
+            results[i] = { message: toMessage(row), duplicate: true };
+            continue;
+          }
+          firstInBatch.set(key, i);
+        }
+        fresh.push(i);
+      }
+      // Pass 2: reserve each conversation's seq range with one UPDATE, then insert.
+      const counts = new Map<string, { n: number; lastTs: string }>();
+      for (const i of fresh) {
+        const m = batch[i]!;
+        const c = counts.get(m.conversationId);
+        if (c) {
+          c.n++;
+          if (m.timestamp > c.lastTs) c.lastTs = m.timestamp;
+        } else counts.set(m.conversationId, { n: 1, lastTs: m.timestamp });
+      }
+      const next = new Map<string, number>();
+      for (const [cid, { n, lastTs }] of counts) {
+        const row = this.s.bumpSeq.get(n, lastTs, cid) as { last_seq: number } | undefined;
+        if (!row) throw new Error(`append to unknown conversation ${cid}`);
+        next.set(cid, Number(row.last_seq) - n + 1);
+      }
+      for (const i of fresh) {
+        const m = batch[i]!;
+        const seq = next.get(m.conversationId)!;
+        next.set(m.conversationId, seq + 1);
+        this.s.insert.run(m.conversationId, seq, m.id, m.senderId, m.message, m.timestamp, m.clientMessageId ?? null);
+        const stored: MessageData = { id: m.id, conversationId: m.conversationId, senderId: m.senderId, message: m.message, timestamp: m.timestamp, seq };
+        if (m.clientMessageId !== undefined) stored.clientMessageId = m.clientMessageId;
+        results[i] = { message: stored, duplicate: false };
+      }
+      for (const [i, first] of dupOfBatch) results[i] = { message: results[first]!.message, duplicate: true };
+      return results as AppendResult[];
+    });
+  }
+
+  async listMessages(conversationId: string, range: HistoryRange): Promise<MessagePage> {
+    return this.guard(() => {
+      this.open();
+      const { before, after, limit } = range;
+      let rows: MessageRow[];
+      if (after !== undefined) {
+        rows = (before !== undefined
+          ? this.s.afterBefore.all(conversationId, after, before, limit + 1)
+          : this.s.after.all(conversationId, after, limit + 1)) as unknown as MessageRow[];
+        const hasMore = rows.length > limit;
+        return { messages: rows.slice(0, limit).map(toMessage), hasMore };
+      }
+      rows = (before !== undefined ? this.s.before.all(conversationId, before, limit + 1) : this.s.newest.all(conversationId, limit + 1)) as unknown as MessageRow[];
+      const hasMore = rows.length > limit;
+      return { messages: rows.slice(0, limit).reverse().map(toMessage), hasMore };
+    });
+  }
+}
