@@ -1,0 +1,30 @@
+/**
+ * A fresh `clientMessageId`: random, 32 hex characters (the contract allows up to 64). Uses
+ * `getRandomValues` rather than `randomUUID`, which browsers only offer on secure origins and the
+ * demo page may be served over plain http on a LAN address.
+ */
+export function newClientMessageId(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/**
+ * The `sub` of a JWT, read without verifying it (the server verifies): the SDK only uses it to
+ * know which messages and typing events are the user's own. Undefined when the token is not a JWT.
+ */
+export function subjectOf(token: string): string | undefined {
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const bin = atob(b64);
+    const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes)) as { sub?: unknown };
+    return typeof claims.sub === "string" ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
