@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { parse as parseYaml } from "yaml";
-import { REPO_ROOT } from "@chat/test-kit";
+import { REPO_ROOT, eventually } from "@chat/test-kit";
 
 export const PROMETHEUS_DIR = path.join(REPO_ROOT, "infra/prometheus");
 export const DASHBOARD_DIR = path.join(REPO_ROOT, "infra/grafana/dashboards");
@@ -110,6 +110,7 @@ export interface Sample {
   labels: Record<string, string>;
   /** `name{labels}` as exposed: the identity of the series. */
   key: string;
+  value: number;
 }
 
 /** Parses the text exposition format (comments skipped, label values unescaped). */
@@ -117,15 +118,22 @@ export function parseExposition(text: string): Sample[] {
   const out: Sample[] = [];
   for (const line of text.split("\n")) {
     if (!line || line.startsWith("#")) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+\S+/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
     if (!m) throw new Error(`unparsable exposition line: ${line}`);
     const labels: Record<string, string> = {};
     for (const lm of (m[3] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
       labels[lm[1]!] = lm[2]!.replace(/\\(.)/g, (_x, c: string) => (c === "n" ? "\n" : c));
     }
-    out.push({ name: m[1]!, labels, key: `${m[1]}${m[2] ?? ""}` });
+    out.push({ name: m[1]!, labels, key: `${m[1]}${m[2] ?? ""}`, value: Number(m[4]) });
   }
   return out;
+}
+
+/** The sum of the samples of `name` whose labels include `labels`. */
+export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
 }
 
 /** GETs a node's /metrics and parses it. */
@@ -134,4 +142,16 @@ export async function scrape(nodeUrl: string): Promise<{ text: string; samples: 
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   const text = await res.text();
   return { text, samples: parseExposition(text) };
+}
+
+/**
+ * Scrapes once the node has handled every disconnect (chat_connected_sockets back to 0): the
+ * client's disconnect() returns before the server runs its handlers.
+ */
+export async function settledScrape(nodeUrl: string, timeoutMs = 15_000): Promise<Sample[]> {
+  const samples = await eventually(async () => {
+    const s = (await scrape(nodeUrl)).samples;
+    return valueOf(s, "chat_connected_sockets") === 0 ? s : null;
+  }, timeoutMs, "every socket to be closed on the node");
+  return samples as Sample[];
 }
