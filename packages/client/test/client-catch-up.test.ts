@@ -1,0 +1,94 @@
+/**
+ * The SDK against a real node: reconnection and catch-up by `seq`, each message announced once.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { api, eventually, mintToken, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
+import { startProxy, type TcpProxy } from "./proxy.ts";
+import { closeClients, newClient, range, record, seqs, waitForState } from "./helpers.ts";
+
+describe("client: reconnection and catch-up", () => {
+  let node: NodeHandle;
+  let proxy: TcpProxy;
+  let bob: ReturnType<typeof api>;
+
+  before(async () => {
+    node = await startNode({ RATE_LIMIT_DISABLED: "1" });
+    proxy = await startProxy(node.port);
+    bob = api(node.url, await mintToken("bob"));
+  });
+
+  after(async () => {
+    closeClients();
+    await proxy?.close();
+    await stopAll();
+  });
+
+  it("re-joins with sinceSeq after losing its connection and pages what it missed past 200, each message once", async () => {
+    const alice = await newClient(proxy.url, "alice");
+    const seen = record(alice);
+    await waitForState(alice, "connected");
+    const conv = await alice.rest.createConversation({ members: ["bob"] });
+    await alice.join(conv.id);
+
+    assert.equal((await bob.post(`/conversations/${conv.id}/messages`, { message: "before the cut" })).status, 201);
+    await eventually(() => alice.messages(conv.id).length === 1, 5000, "the live message");
+
+    proxy.block();
+    await waitForState(alice, "reconnecting");
+    for (let i = 1; i <= 230; i++) {
+      const res = await bob.post(`/conversations/${conv.id}/messages`, { message: `missed ${i}` });
+      assert.equal(res.status, 201);
+    }
+    proxy.unblock();
+
+    await waitForState(alice, "connected");
+    await eventually(() => alice.messages(conv.id).length === 231, 15_000, "catch-up of 230 messages");
+    assert.deepEqual(seqs(alice.messages(conv.id)), range(1, 231));
+    assert.equal(alice.lastSeq(conv.id), 231);
+    const ids = seen.ids();
+    assert.equal(ids.length, 231, "every message announced exactly once");
+    assert.equal(new Set(ids).size, 231);
+    assert.ok(seen.announced.some((e) => e.source === "catchup"), "the missed messages came by catch-up");
+    assert.deepEqual(seen.states, ["connecting", "connected", "reconnecting", "connected"]);
+
+    // The room was joined again: live delivery goes on.
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "after the cut" });
+    await eventually(() => alice.messages(conv.id).at(-1)?.message === "after the cut", 5000, "live delivery after re-join");
+    assert.equal(alice.messages(conv.id).length, 232);
+  });
+
+  it("survives a killed node restarted on the same DATA_DIR: nothing acknowledged is lost, nothing doubled", async () => {
+    const first = await startNode({ RATE_LIMIT_DISABLED: "1" });
+    const alice = await newClient(first.url, "alice", { sendTimeoutMs: 30_000 });
+    const seen = record(alice);
+    await waitForState(alice, "connected");
+    const conv = await alice.rest.createConversation({ members: ["bob"] });
+    await alice.join(conv.id);
+    const bobThere = api(first.url, await mintToken("bob"));
+    for (const text of ["one", "two", "three"]) await bobThere.post(`/conversations/${conv.id}/messages`, { message: text });
+    await eventually(() => alice.messages(conv.id).length === 3, 5000, "three live messages");
+
+    await first.stop("SIGKILL");
+    await waitForState(alice, "reconnecting");
+    // Sent while no node answers: retried (REST, then socket) until one does.
+    const pending = alice.send(conv.id, "sent while down");
+
+    const second = await startNode({ DATA_DIR: first.dataDir, PORT: String(first.port), RATE_LIMIT_DISABLED: "1" });
+    await bobThere.post(`/conversations/${conv.id}/messages`, { message: "after restart" });
+    const mine = await pending;
+    assert.equal(mine.senderId, "alice");
+
+    await waitForState(alice, "connected");
+    await eventually(() => alice.messages(conv.id).length === 5, 10_000, "all five messages");
+    assert.deepEqual(seqs(alice.messages(conv.id)), range(1, 5));
+    assert.equal(new Set(seen.ids()).size, seen.ids().length, "no message announced twice");
+
+    const history = await api(second.url, await mintToken("alice")).get<{ messages: { id: string; message: string }[] }>(
+      `/conversations/${conv.id}/messages`,
+    );
+    assert.equal(history.body.messages.filter((m) => m.message === "sent while down").length, 1);
+    assert.equal(history.body.messages.length, 5);
+    await second.stop("SIGTERM");
+  });
+});
