@@ -1,0 +1,158 @@
+/**
+ * The Redis broker on its own, against a real redis-server: both adapters carry a room broadcast
+ * between two Socket.IO servers; presence counts sockets across brokers, lapses when a broker stops
+ * heart-beating and is announced offline by a sweeper; a Redis outage never crashes, readiness names
+ * Redis, and everything recovers when it returns.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { Server } from "socket.io";
+import { io as ioClient, type Socket } from "socket.io-client";
+import { eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
+import { loadConfig } from "../src/config.ts";
+import { createMetrics } from "../src/metrics.ts";
+import { createRedisBroker, type RedisBroker } from "../src/cluster/redis-broker.ts";
+import { parseRedisUrl } from "../src/cluster/redis-connection.ts";
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+async function broker(url: string, env: Record<string, string> = {}) {
+  const config = loadConfig({ REDIS_URL: url, NODE_ID: `b-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
+  const metrics = createMetrics(config.nodeId);
+  const b = (await createRedisBroker(config, quiet, metrics)) as RedisBroker;
+  return { b, metrics };
+}
+
+async function ioServer(adapter: unknown) {
+  const server = http.createServer();
+  const io = new Server(server, { adapter: adapter as never });
+  io.on("connection", (s) => s.on("join", (room: string, ack: () => void) => void Promise.resolve(s.join(room)).then(() => ack())));
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return { io, url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => io.close(() => r(null))) };
+}
+
+const sockets: Socket[] = [];
+async function client(url: string, room: string): Promise<Socket> {
+  const s = ioClient(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+  sockets.push(s);
+  await new Promise((r) => s.once("connect", () => r(null)));
+  await s.timeout(3000).emitWithAck("join", room);
+  return s;
+}
+
+describe("redis broker", () => {
+  let redis: RedisHandle;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const s of sockets) s.disconnect();
+    await stopAll();
+  });
+
+  test("parses standalone and cluster URLs", () => {
+    assert.deepEqual(parseRedisUrl("redis://:pw@h:7000/2"), { cluster: false, nodes: [{ host: "h", port: 7000 }], options: { password: "pw", db: 2 } });
+    const c = parseRedisUrl("rediss://u:p@a:7000?cluster=1&nodes=b:7001,c:7002");
+    assert.equal(c.cluster, true);
+    assert.deepEqual(c.nodes, [{ host: "a", port: 7000 }, { host: "b", port: 7001 }, { host: "c", port: 7002 }]);
+    assert.deepEqual(c.options, { username: "u", password: "p", tls: {} });
+  });
+
+  for (const mode of ["classic", "sharded"] as const) {
+    test(`${mode} adapter: a room broadcast reaches the other server`, async () => {
+      const one = await broker(redis.url, { REDIS_ADAPTER: mode });
+      const two = await broker(redis.url, { REDIS_ADAPTER: mode });
+      const a = await ioServer(one.b.adapter);
+      const b = await ioServer(two.b.adapter);
+      try {
+        const onB = await client(b.url, "room-1");
+        const got = waitForEvent<string>(onB, "hello");
+        // The sharded adapter subscribes per room when it is created on a node: wait until B's subscription is live.
+        await eventually(async () => {
+          a.io.to("room-1").emit("hello", "from A");
+          return Promise.race([got, new Promise((r) => setTimeout(() => r(false), 200))]);
+        }, 5000, "the broadcast to cross");
+        assert.equal(await got, "from A");
+      } finally {
+        await a.close();
+        await b.close();
+        await one.b.close();
+        await two.b.close();
+      }
+    });
+  }
+
+  test("presence counts sockets across nodes and sweeps a dead node's entries", async () => {
+    const one = await broker(redis.url);
+    const two = await broker(redis.url);
+    const offline: string[] = [];
+    two.b.start((c, u) => offline.push(`${c}/${u}`));
+    assert.equal(await one.b.presence.join("c1", "alice", "s1"), true);
+    assert.equal(await two.b.presence.join("c1", "alice", "s2"), false);
+    assert.equal(await two.b.presence.join("c1", "bob", "s3"), true);
+    assert.deepEqual(await one.b.presence.online("c1"), ["alice", "bob"]);
+    assert.equal(await two.b.presence.leave("c1", "alice", "s2"), false);
+    assert.equal(await two.b.presence.leave("c1", "bob", "s3"), true);
+    assert.equal(await two.b.presence.leave("c1", "bob", "s3"), false, "a second leave is not a second offline");
+    // Node one dies without leaving: alice's entry lapses after the TTL and node two's sweeper announces it, once.
+    await one.b.close();
+    await eventually(() => offline.includes("c1/alice"), 5000, "the sweeper to announce alice offline");
+    assert.deepEqual(await two.b.presence.online("c1"), []);
+    assert.deepEqual(offline, ["c1/alice"]);
+    await two.b.close();
+  });
+
+  test("the heartbeat keeps a live node's users online past the TTL", async () => {
+    const one = await broker(redis.url);
+    one.b.start(() => {});
+    await one.b.presence.join("c2", "carol", "s9");
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await one.b.presence.online("c2"), ["carol"]);
+    await one.b.close();
+  });
+
+  test("Redis down: no crash, ping names Redis, publishes are counted, all recovers", async () => {
+    const port = await freePort();
+    const own = await startRedis(port);
+    const one = await broker(own.url);
+    const two = await broker(own.url);
+    const a = await ioServer(one.b.adapter);
+    const b = await ioServer(two.b.adapter);
+    try {
+      await one.b.ping();
+      await one.b.presence.join("c3", "dan", "s1");
+      await own.stop("SIGKILL");
+      await assert.rejects(one.b.ping(), /Redis/);
+      await eventually(async () => (await one.metrics.registry.getSingleMetricAsString("chat_redis_up")).includes("chat_redis_up{node=") && (await one.metrics.redisUp.get()).values[0]?.value === 0, 5000, "redis_up 0");
+      for (let i = 0; i < 20; i++) a.io.to("room-x").emit("hello", i);
+      assert.equal(await one.b.presence.join("c3", "erin", "s2"), true, "presence answers from the node's own sockets while Redis is away");
+      await eventually(async () => (await one.metrics.brokerPublishErrors.get()).values[0]!.value > 0, 5000, "publish errors counted");
+      // Back on the same port, empty (no persistence): connections, subscriptions and presence come back by themselves.
+      const again = await startRedis(port);
+      await eventually(() => one.b.ping().then(() => true), 10_000, "ping to succeed again");
+      await eventually(() => two.b.ping().then(() => true), 10_000, "ping to succeed again");
+      const onB = await client(b.url, "room-y");
+      const got = waitForEvent<string>(onB, "hello", { timeoutMs: 10_000 });
+      await eventually(async () => {
+        a.io.to("room-y").emit("hello", "after");
+        return Promise.race([got, new Promise((r) => setTimeout(() => r(false), 200))]);
+      }, 10_000, "delivery to resume");
+      await eventually(async () => (await two.b.presence.online("c3")).join() === "dan,erin", 5000, "presence rebuilt by the heartbeat");
+      await again.stop();
+    } finally {
+      await a.close();
+      await b.close();
+      await one.b.close();
+      await two.b.close();
+    }
+  });
+
+  test("a wrong REDIS_URL starts anyway and fails readiness naming Redis", async () => {
+    const port = await freePort();
+    const { b } = await broker(`redis://127.0.0.1:${port}`);
+    await assert.rejects(b.ping(), (err: Error) => /Redis/.test(err.message) && /ECONNREFUSED/.test(err.message));
+    await b.close();
+  });
+});
