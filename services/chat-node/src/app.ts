@@ -81,6 +81,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     bodyLimit: 512 * 1024,
     trustProxy: true,
     return503OnClosing: true,
+    maxParamLength: 512,
   });
   const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
   let draining = false;

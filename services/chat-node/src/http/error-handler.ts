@@ -11,7 +11,7 @@ function fromFastify(err: FastifyError): AppError | undefined {
   if (err instanceof AppError) return err;
   const status = err.statusCode;
   if (status === 413) return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, "request body too large", { cause: err });
-  if (status === 415 || status === 400) return new AppError(ErrorCode.INVALID_PAYLOAD, status === 415 ? "body must be application/json" : "malformed request body", { cause: err });
+  if (status === 415 || status === 400 || status === 414) return new AppError(ErrorCode.INVALID_PAYLOAD, status === 415 ? "body must be application/json" : "malformed request body", { cause: err });
   if (status === 404) return new AppError(ErrorCode.NOT_FOUND, "not found", { cause: err });
   return undefined;
 }

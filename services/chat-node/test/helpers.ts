@@ -1,0 +1,23 @@
+/** Scenario set-up shared by the node's tests: a conversation with members and their joined sockets. */
+import { api, connectUser, emitAck, mintToken, type ChatSocket } from "@chat/test-kit";
+import type { Conversation, JoinAck, MessagePage } from "@chat/protocol";
+
+export async function createConversation(url: string, owner: string, members: string[], title = "test"): Promise<Conversation> {
+  const res = await api(url, await mintToken(owner)).post<Conversation>("/conversations", { members, title });
+  if (res.status !== 201) throw new Error(`create conversation: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Connects `userId` and joins the conversation; rejects unless the join is acknowledged ok. */
+export async function joined(url: string, userId: string, conversationId: string, opts: Parameters<typeof connectUser>[2] = {}): Promise<ChatSocket> {
+  const s = await connectUser(url, userId, opts);
+  const ack = await emitAck<JoinAck>(s, "joinConversation", { conversationId });
+  if (!ack.ok) throw new Error(`join failed: ${JSON.stringify(ack)}`);
+  return s;
+}
+
+export async function history(url: string, userId: string, conversationId: string, query = ""): Promise<MessagePage> {
+  const res = await api(url, await mintToken(userId)).get<MessagePage>(`/conversations/${conversationId}/messages${query}`);
+  if (res.status !== 200) throw new Error(`history: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
