@@ -7,9 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { stringify as toYaml } from "yaml";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { tempDir } from "@chat/test-kit";
-import { PROMETHEUS_DIR, alertExpressions, dashboardExpressions, namesIn, promtool } from "./promql.ts";
+import { DASHBOARD_DIR, GRAFANA_DATASOURCES, PROMETHEUS_DIR, alertExpressions, dashboardExpressions, namesIn, promtool } from "./promql.ts";
 
 test("promtool accepts the compose Prometheus config and the rule file it loads", () => {
   // DNS names (chat, nginx-exporter) do not resolve here; check config validates syntax and semantics only.
@@ -86,4 +86,31 @@ test("the dashboard covers what the issue asks for", () => {
   }
   assert.match(all, /histogram_quantile\(0\.5, .*chat_send_ack_seconds_bucket/);
   assert.match(all, /histogram_quantile\(0\.99, .*chat_send_ack_seconds_bucket/);
+});
+
+test("the compose config discovers every chat replica by DNS, not the service's single address", () => {
+  const config = parseYaml(fs.readFileSync(path.join(PROMETHEUS_DIR, "prometheus.yml"), "utf8")) as {
+    rule_files: string[];
+    scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; type: string; port: number }[]; static_configs?: unknown[] }[];
+  };
+  const chat = config.scrape_configs.find((j) => j.job_name === "chat");
+  assert.ok(chat, "no chat job");
+  assert.equal(chat.static_configs, undefined, "the chat job must not scrape a static address");
+  assert.deepEqual(chat.dns_sd_configs?.map((d) => [d.names, d.type, d.port]), [[["chat"], "A", 3001]]);
+  assert.deepEqual(config.rule_files, ["alerts.yml"]);
+});
+
+test("the dashboards use only the provisioned datasource", () => {
+  const provisioned = fs
+    .readdirSync(GRAFANA_DATASOURCES)
+    .flatMap((f) => (parseYaml(fs.readFileSync(path.join(GRAFANA_DATASOURCES, f), "utf8")) as { datasources: { uid: string; type: string }[] }).datasources);
+  const uids = new Set(provisioned.map((d) => d.uid));
+  for (const file of fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json"))) {
+    const text = fs.readFileSync(path.join(DASHBOARD_DIR, file), "utf8");
+    const dash = JSON.parse(text) as { uid?: string; title?: string };
+    assert.ok(dash.uid && dash.title, `${file} needs a uid and a title`);
+    const used = [...text.matchAll(/"datasource":\s*\{\s*"type":\s*"([^"]+)",\s*"uid":\s*"([^"]+)"/g)];
+    assert.ok(used.length > 0, `${file} names no datasource`);
+    for (const [, type, uid] of used) assert.ok(uids.has(uid!) && type === "prometheus", `${file} uses datasource ${type}/${uid}, not provisioned`);
+  }
 });

@@ -10,6 +10,7 @@ import { REPO_ROOT, eventually } from "@chat/test-kit";
 
 export const PROMETHEUS_DIR = path.join(REPO_ROOT, "infra/prometheus");
 export const DASHBOARD_DIR = path.join(REPO_ROOT, "infra/grafana/dashboards");
+export const GRAFANA_DATASOURCES = path.join(REPO_ROOT, "infra/grafana/provisioning/datasources");
 
 export interface ShippedExpr {
   /** Where it comes from, for failure messages: `alerts.yml ChatNodeDown`, `chat-cluster.json "Memory" A`. */
