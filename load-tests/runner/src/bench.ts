@@ -1,0 +1,223 @@
+/**
+ * `pnpm bench [-- --quick] [--systems chat,cluster,seed,raw] [--profile]`
+ *
+ * One run, one load shape, four systems side by side:
+ *   chat     the project as one node (embedded SQLite store, every message durably stored first)
+ *   cluster  the project as 2 nodes behind nginx, rooms shared through Redis
+ *   seed     the seed document's own example server (peers/seed-reference.ts): stores nothing
+ *   raw      a bare `ws` broadcast server with rooms (peers/raw-ws.ts): the floor
+ * For each, the offered rate is stepped up on the same connections until it saturates; the
+ * saturation point is the highest step with delivery ratio 1.0 and p99 < 100 ms. Memory per idle
+ * connection is measured on fresh servers. Results go to bench/results/<stamp>.{json,md,svg}.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { REPO_ROOT, stopAll } from "@chat/test-kit";
+import { num, parseArgs } from "./args.ts";
+import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
+import { buildPlan, type Target } from "./plan.ts";
+import { rssOfAll } from "./proc-mem.ts";
+import { LoadSession, type ConnectResult, type StepResult } from "./session.ts";
+import { renderMarkdown, renderSvg, type BenchResult, type IdleResult, type SystemResult } from "./report.ts";
+import { summarizeProfile } from "./profile-summary.ts";
+
+const SYSTEMS: readonly SystemKind[] = ["seed", "raw", "chat", "cluster"];
+const targetOf = (k: SystemKind): Target => (k === "chat" || k === "cluster" ? "chat" : k);
+
+const args = parseArgs(process.argv.slice(2));
+const quick = args.has("quick");
+const cfg = {
+  users: num(args, "users", quick ? 400 : 1000),
+  rooms: num(args, "rooms", quick ? 40 : 100),
+  stepSeconds: num(args, "step-seconds", quick ? 3 : 5),
+  idle: num(args, "idle", quick ? 1000 : 5000),
+  workers: num(args, "workers", 1),
+  maxSteps: num(args, "max-steps", quick ? 6 : 12),
+  p99LimitMs: 100,
+};
+const ladder = (args.get("rates") ?? (quick ? "250,500,1000,2000,3000,4000,6000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000"))
+  .split(",")
+  .map(Number);
+const systems = (args.get("systems") ?? SYSTEMS.join(",")).split(",") as SystemKind[];
+for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
+
+const passes = (s: StepResult) => s.deliveryRatio === 1 && s.errors === 0 && s.latencyMs.p99 < cfg.p99LimitMs;
+const log = (m: string) => process.stderr.write(`${m}\n`);
+
+async function withSystem<T>(kind: SystemKind, fn: (r: Running) => Promise<T>, execArgv?: string[]): Promise<T> {
+  const r = await launch(kind, { execArgv });
+  try {
+    return await fn(r);
+  } finally {
+    await r.stop();
+  }
+}
+
+async function openSession(kind: SystemKind, r: Running, users: number, rooms: number): Promise<{ session: LoadSession; connect: ConnectResult }> {
+  const plan = await buildPlan({ target: targetOf(kind), url: r.url, users, rooms, secret: BENCH_SECRET });
+  const session = new LoadSession(plan, { workers: cfg.workers, serverPids: r.pids, progress: true, connectConcurrency: 100 });
+  const connect = await session.connect();
+  return { session, connect };
+}
+
+/** Steps the offered rate; stops after the second failing step (the knee and one point beyond). */
+async function stepUp(kind: SystemKind, extraRates: number[]): Promise<SystemResult> {
+  return withSystem(kind, async (r) => {
+    const { session, connect } = await openSession(kind, r, cfg.users, cfg.rooms);
+    const steps: StepResult[] = [];
+    try {
+      const rates = [...new Set([...ladder, ...extraRates.filter((x) => x > 0)])].sort((a, b) => a - b);
+      let failures = 0;
+      for (const rate of rates.slice(0, cfg.maxSteps + extraRates.length)) {
+        log(`${kind}: offering ${rate} msg/s (${rate * (cfg.users / cfg.rooms)} deliveries/s)`);
+        const s = await session.step(rate, cfg.stepSeconds);
+        steps.push(s);
+        if (!passes(s)) failures++;
+        if (failures >= 2 || s.latencyMs.p99 > 5000) break;
+        if (!passes(s)) await new Promise((res) => setTimeout(res, 3000)); // let a backlog clear
+      }
+    } finally {
+      await session.close();
+    }
+    return summarize(kind, connect, steps);
+  });
+}
+
+function summarize(kind: SystemKind, connect: ConnectResult, steps: StepResult[]): SystemResult {
+  let sat: StepResult | undefined;
+  for (const s of steps) if (passes(s) && (!sat || s.deliveriesPerSec > sat.deliveriesPerSec)) sat = s;
+  return {
+    system: kind,
+    connect,
+    steps,
+    saturation: sat ? { offeredRate: sat.offeredRate, deliveriesPerSec: sat.deliveriesPerSec, p99: sat.latencyMs.p99 } : undefined,
+  };
+}
+
+/** One more step at `rate` on a fresh server, for "p99 at half the seed's saturation". */
+async function stepAt(kind: SystemKind, rate: number): Promise<StepResult> {
+  return withSystem(kind, async (r) => {
+    const { session } = await openSession(kind, r, cfg.users, cfg.rooms);
+    try {
+      return await session.step(rate, cfg.stepSeconds);
+    } finally {
+      await session.close();
+    }
+  });
+}
+
+async function idleMemory(kind: SystemKind): Promise<IdleResult> {
+  return withSystem(kind, async (r) => {
+    await new Promise((res) => setTimeout(res, 1000));
+    const before = rssOfAll(r.pids) ?? 0;
+    const { session, connect } = await openSession(kind, r, cfg.idle, 0);
+    await new Promise((res) => setTimeout(res, 2000));
+    const after = rssOfAll(r.pids) ?? 0;
+    await session.close();
+    return {
+      system: kind,
+      connections: connect.connections,
+      connectErrors: connect.connectErrors,
+      rssBefore: before,
+      rssAfter: after,
+      bytesPerConnection: connect.connections ? Math.round((after - before) / connect.connections) : 0,
+    };
+  });
+}
+
+/** Runs the chat node with --cpu-prof at `rate` and summarizes where its CPU went. */
+async function profileChat(rate: number): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-prof-"));
+  await withSystem(
+    "chat",
+    async (r) => {
+      const { session } = await openSession("chat", r, cfg.users, cfg.rooms);
+      try {
+        await session.step(rate, Math.max(10, cfg.stepSeconds * 2));
+      } finally {
+        await session.close();
+      }
+    },
+    ["--cpu-prof", `--cpu-prof-dir=${dir}`],
+  );
+  const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  const summary = summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")), 25);
+  fs.copyFileSync(path.join(dir, file), path.join(os.tmpdir(), "chat-node-latest.cpuprofile"));
+  log(`profile: ${path.join(os.tmpdir(), "chat-node-latest.cpuprofile")}`);
+  return `# CPU profile of one chat node at ${rate} msg/s\n\n${summary}`;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  let commit = "";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT }).toString().trim();
+  } catch {
+    /* not a git checkout */
+  }
+  return { cpu: cpus[0]?.model ?? "unknown", cores: os.availableParallelism(), memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release(), commit };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const result: BenchResult = { at: new Date().toISOString(), machine: machine(), config: { ...cfg, ladder, quick }, systems: [], idle: [], notes: [] };
+  for (const kind of systems) {
+    if (kind === "cluster" && !clusterAvailable()) {
+      result.notes.push("cluster: not run, infra/cluster/cluster.ts is not in this checkout yet");
+      log("cluster: skipped (no infra/cluster/cluster.ts)");
+      continue;
+    }
+    const seed = result.systems.find((s) => s.system === "seed")?.saturation;
+    const extra = seed ? [seed.offeredRate, Math.round(seed.offeredRate / 2)] : [];
+    try {
+      result.systems.push(await stepUp(kind, extra));
+    } catch (e) {
+      result.notes.push(`${kind}: failed: ${e instanceof Error ? e.message : String(e)}`);
+      log(`${kind}: failed: ${String(e)}`);
+    }
+  }
+  const seedSat = result.systems.find((s) => s.system === "seed")?.saturation;
+  if (seedSat && systems.includes("seed")) {
+    // The seed's own ladder may not hold its half-saturation rate: measure it there, on a fresh server.
+    const half = Math.round(seedSat.offeredRate / 2);
+    const seedRes = result.systems.find((s) => s.system === "seed");
+    if (seedRes && !seedRes.steps.some((s) => s.offeredRate === half)) seedRes.steps.push(await stepAt("seed", half));
+    seedRes?.steps.sort((a, b) => a.offeredRate - b.offeredRate);
+  }
+  if (cfg.idle > 0) {
+    for (const kind of (["chat", "seed", "raw"] as const).filter((k) => systems.includes(k))) {
+      log(`${kind}: ${cfg.idle} idle connections`);
+      try {
+        result.idle.push(await idleMemory(kind));
+      } catch (e) {
+        result.notes.push(`${kind} idle memory: failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+  const stamp = result.at.slice(0, 16).replace(/:/g, "");
+  if (args.has("profile")) {
+    const chat = result.systems.find((s) => s.system === "chat");
+    const rate = chat?.saturation?.offeredRate ?? ladder[2] ?? 1000;
+    const md = await profileChat(rate);
+    fs.writeFileSync(path.join(outDir, `${stamp}-profile.md`), md);
+    result.notes.push(`profile: ${stamp}-profile.md (chat node at ${rate} msg/s)`);
+  }
+  result.durationS = Math.round((Date.now() - started) / 1000);
+  fs.writeFileSync(path.join(outDir, `${stamp}.json`), JSON.stringify(result, null, 1) + "\n");
+  fs.writeFileSync(path.join(outDir, `${stamp}.svg`), renderSvg(result));
+  fs.writeFileSync(path.join(outDir, `${stamp}.md`), renderMarkdown(result, `${stamp}.svg`));
+  console.log(renderMarkdown(result, `${stamp}.svg`));
+  log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}.{json,md,svg} in ${result.durationS} s`);
+}
+
+main()
+  .catch(async (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
