@@ -4,12 +4,11 @@
  */
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import type { Logger } from "pino";
 import { ConnectError } from "@chat/protocol";
 import type { Config } from "../config.ts";
 import type { Authenticator } from "../auth.ts";
 import type { Broker } from "../cluster/types.ts";
-import { disconnectReasonLabel, type Metrics } from "../metrics.ts";
+import { disconnectReasonLabel } from "../metrics.ts";
 import { registerHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
 import { Broadcaster } from "./broadcaster.ts";
@@ -39,7 +38,7 @@ export interface Realtime {
 }
 
 export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime {
-  const { config, metrics, logger } = deps;
+  const { config, metrics } = deps;
   const io = new Server(server, {
     path: SOCKET_PATH,
     serveClient: false,
