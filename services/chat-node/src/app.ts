@@ -87,6 +87,12 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   let draining = false;
 
   installErrorHandling(fastify, metrics);
+  // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
+  if (logger.isLevelEnabled("debug")) {
+    fastify.addHook("onResponse", async (req, reply) => {
+      req.log.debug({ method: req.method, url: req.routeOptions.url ?? req.url, status: reply.statusCode, userId: req.userId || undefined, ms: reply.elapsedTime }, "request");
+    });
+  }
   await fastify.register(opsRoutes, {
     metrics,
     nodeId: config.nodeId,

@@ -57,15 +57,16 @@ type Handler = (payload: unknown) => Promise<object>;
 
 export function registerHandlers(socket: Socket, d: HandlerDeps): void {
   const userId = socket.data.userId as string;
-  const log = d.logger.child({ socketId: socket.id, userId });
+  // Idle sockets are the common case: the child logger is made on first use only.
+  let childLog: Logger | undefined;
+  const log = () => (childLog ??= d.logger.child({ socketId: socket.id, userId }));
   const joined = new Set<string>();
-  socket.data.joined = joined;
 
   const fail = (err: unknown, event: string, ack: Ack | undefined) => {
     const e = toAppError(err);
     d.metrics.errors.inc({ code: e.code });
-    if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) log.warn({ err: e.cause ?? e, event }, "event failed");
-    else log.debug({ code: e.code, event, reason: e.message }, "event refused");
+    if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) log().warn({ err: e.cause ?? e, event }, "event failed");
+    else if (d.logger.isLevelEnabled("debug")) log().debug({ code: e.code, event, reason: e.message }, "event refused");
     ack?.(toAck(e));
   };
 
@@ -166,7 +167,7 @@ export function registerHandlers(socket: Socket, d: HandlerDeps): void {
       d.presence
         .leave(conversationId, userId, socket.id)
         .then((offline) => offline && d.broadcaster.presence(conversationId, userId, false))
-        .catch((err: unknown) => log.warn({ err }, "presence leave failed"));
+        .catch((err: unknown) => log().warn({ err }, "presence leave failed"));
     }
   });
 }

@@ -80,14 +80,17 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     if (event === "newMessage") metrics.countFanout(1);
   };
 
+  const debug = deps.logger.isLevelEnabled("debug");
   io.on("connection", (socket: Socket) => {
     connected++;
+    if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, transport: socket.conn.transport.name }, "socket connected");
     metrics.connectionsOpened.inc();
     metrics.connectedSockets.set(connected);
     socket.onAnyOutgoing(countOutgoing);
     registerHandlers(socket, { ...deps, broadcaster, typing, inflight, isDraining: () => draining });
     socket.on("disconnect", (reason) => {
       connected--;
+      if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, reason }, "socket disconnected");
       metrics.connectedSockets.set(connected);
       metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
     });
