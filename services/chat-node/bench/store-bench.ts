@@ -7,7 +7,8 @@
  * by side as a Markdown table. A benchmark, not a test: it reports, it asserts nothing.
  *
  *   pnpm bench:store [--duration 8] [--producers 100] [--conversations 50] [--batch-max 512]
- *                    [--sync FULL|NORMAL] [--stores sqlite,mongodb]
+ *                    [--sync FULL|NORMAL] [--stores sqlite,mongodb] [--client-ids yes|no]
+ * `--client-ids no` sends without clientMessageId: no idempotency look-up or index entry.
  * Environment: BENCH_DURATION_S, MONGO_URL (a replica set), MONGO_WRITE_CONCERN.
  */
 import fs from "node:fs";
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     "batch-max": { type: "string", default: "512" },
     sync: { type: "string", default: "FULL" },
     stores: { type: "string", default: "sqlite,mongodb" },
+    "client-ids": { type: "string", default: "yes" },
   },
 });
 const durationMs = Number(args.duration) * 1000;
@@ -37,6 +39,7 @@ const conversations = Number(args.conversations);
 const batchMax = Number(args["batch-max"]);
 const sync = args.sync === "NORMAL" ? "NORMAL" : "FULL";
 const wanted = new Set(args.stores.split(","));
+const clientIds = args["client-ids"] !== "no";
 const mongoUrl = process.env.MONGO_URL?.trim() || undefined;
 const wc = process.env.MONGO_WRITE_CONCERN?.trim() || "majority";
 const writeConcern: "majority" | number = wc === "majority" ? "majority" : Number(wc);
@@ -106,7 +109,8 @@ async function run(target: Target, groupBatchMax: number): Promise<Result> {
         try {
           await committer.append({
             id: randomUUID(), conversationId: convIds[Math.floor(Math.random() * conversations)]!, senderId: `u${p % 4}`,
-            message: `message ${n} from producer ${p}`, timestamp: new Date().toISOString(), clientMessageId: `p${p}-${n}`,
+            message: `message ${n} from producer ${p}`, timestamp: new Date().toISOString(),
+            ...(clientIds ? { clientMessageId: randomUUID() } : {}),
           });
           latencies.push(performance.now() - start);
         } catch {
@@ -128,7 +132,8 @@ async function run(target: Target, groupBatchMax: number): Promise<Result> {
 const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 
 console.error(
-  `store bench: ${producers} producers, ${conversations} conversations, ${durationMs / 1000} s per run, group commit batchMax ${batchMax}; ` +
+  `store bench: ${producers} producers, ${conversations} conversations, ${durationMs / 1000} s per run, group commit batchMax ${batchMax}, ` +
+    `${clientIds ? "every message with a clientMessageId (random UUID, as the SDK sends)" : "no clientMessageId"}; ` +
     `${os.cpus().length} CPUs, Node ${process.version}, ${os.type()} ${os.release()}`,
 );
 const rows: string[] = [];
