@@ -23,7 +23,8 @@ const options: BuildOptions = {
   logLevel: "info",
 };
 
-fs.rmSync(dist, { recursive: true, force: true });
+// Files are overwritten in place, never removed first: a node or nginx serving dist/ while it is
+// rebuilt (tests, `pnpm cluster`) never sees it missing.
 fs.mkdirSync(dist, { recursive: true });
 for (const file of fs.readdirSync(path.join(here, "public"))) {
   fs.copyFileSync(path.join(here, "public", file), path.join(dist, file));
