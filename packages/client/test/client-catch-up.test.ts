@@ -58,6 +58,29 @@ describe("client: reconnection and catch-up", () => {
     assert.equal(alice.messages(conv.id).length, 232);
   });
 
+  it("closes a hole in live traffic (a newMessage that never arrived) by fetching after the watermark", async () => {
+    const alice = await newClient(node.url, "alice", { gapFillDelayMs: 100 });
+    const seen = record(alice);
+    await waitForState(alice, "connected");
+    const conv = await alice.rest.createConversation({ members: ["bob"] });
+    await alice.join(conv.id);
+    // Fault injection: the first newMessage the socket receives is lost, as during a broker outage.
+    const socket = alice.socket as unknown as { onevent(packet: { data?: unknown[] }): void };
+    const deliver = socket.onevent.bind(alice.socket);
+    let lost = 0;
+    socket.onevent = (packet) => {
+      if (packet.data?.[0] === "newMessage" && lost++ === 0) return;
+      deliver(packet);
+    };
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "lost on the way" });
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "arrives" });
+    await eventually(() => alice.messages(conv.id).length === 2, 5000, "the hole to be filled");
+    assert.deepEqual(alice.messages(conv.id).map((m) => m.message), ["lost on the way", "arrives"]);
+    assert.equal(lost, 2, "the first was really dropped");
+    assert.ok(seen.announced.some((e) => e.source === "catchup" && e.messages[0]?.seq === 1));
+    assert.equal(alice.lastSeq(conv.id), 2);
+  });
+
   it("survives a killed node restarted on the same DATA_DIR: nothing acknowledged is lost, nothing doubled", async () => {
     const first = await startNode({ RATE_LIMIT_DISABLED: "1" });
     const alice = await newClient(first.url, "alice", { sendTimeoutMs: 30_000 });
