@@ -1,0 +1,66 @@
+/**
+ * `pnpm cluster`: Redis, NODES chat nodes (default 3) and nginx on localhost, plus Prometheus when
+ * installed; prints where to look and stops everything on Ctrl-C or SIGTERM.
+ *
+ * Environment: NODES, CLUSTER_PORT (nginx's port, default 8080; nodes on the next ports, then Redis
+ * and Prometheus; 0 for free ports), CLUSTER_PROMETHEUS=0 to skip Prometheus, REDIS_ADAPTER, and any
+ * chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node. Data, rendered
+ * configs and logs live in .cluster/ at the repository root.
+ */
+import path from "node:path";
+import { REPO_ROOT } from "@chat/test-kit";
+import { CONFIG_VARIABLES } from "../../services/chat-node/src/config.ts";
+import { startCluster } from "./cluster.ts";
+
+const nodes = Number(process.env.NODES ?? "3");
+const basePort = Number(process.env.CLUSTER_PORT ?? "8080");
+if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`NODES must be a positive integer, got "${process.env.NODES}"`);
+if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65000) throw new Error(`CLUSTER_PORT must be a port, got "${process.env.CLUSTER_PORT}"`);
+
+// The launcher sets these per node itself.
+const own = new Set(["PORT", "NODE_ID", "REDIS_URL", "DATA_DIR"]);
+const env: Record<string, string> = {};
+for (const name of CONFIG_VARIABLES) {
+  const v = process.env[name];
+  if (v !== undefined && !own.has(name)) env[name] = v;
+}
+
+const workDir = path.join(REPO_ROOT, ".cluster");
+const adapter = process.env.REDIS_ADAPTER === "sharded" ? "sharded" : "classic";
+console.log(`starting ${nodes} node(s), Redis (${adapter} adapter) and nginx; logs in ${path.join(workDir, "logs")}`);
+const cluster = await startCluster({
+  nodes,
+  env,
+  redisAdapter: adapter,
+  withPrometheus: process.env.CLUSTER_PROMETHEUS !== "0",
+  basePort: basePort === 0 ? undefined : basePort,
+  workDir,
+  dataDir: path.join(workDir, "data"),
+  logFiles: true,
+});
+
+console.log(`
+chat cluster up
+  load balancer  ${cluster.url}        (web page, /socket.io/, /conversations)
+${cluster.nodes.map((n) => `  ${n.nodeId.padEnd(13)}  ${n.url}  pid ${n.pid}`).join("\n")}
+  redis          ${cluster.redis.url}
+${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
+  a token        pnpm token alice
+Ctrl-C stops everything.`);
+
+for (const n of cluster.nodes) {
+  n.proc().exited.then(({ code, signal }) => {
+    if (!stopping) console.log(`${n.nodeId} exited (code ${code}, signal ${signal}); see ${path.join(workDir, "logs", `${n.nodeId}.log`)}`);
+  }, () => undefined);
+}
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping nginx, draining the nodes, stopping Redis${cluster.prometheusUrl ? " and Prometheus" : ""}`);
+  await cluster.stop();
+  process.exit(0);
+}
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));

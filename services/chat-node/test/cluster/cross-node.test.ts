@@ -1,0 +1,95 @@
+/**
+ * Two users on different nodes, through nginx, with real Redis: messages, typing and presence
+ * cross; seq stays 1..N while both nodes take concurrent sends to one conversation. Then sticky
+ * long-polling from one client address spreads over the nodes and works. Both adapters.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { api, eventually, mintToken, stopAll } from "@chat/test-kit";
+import type { MessageData, SendAck } from "@chat/protocol";
+import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
+import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
+
+for (const adapter of ["classic", "sharded"] as const) {
+  describe(`two nodes behind nginx (${adapter} adapter)`, () => {
+    let cluster: Cluster;
+    const members: Member[] = [];
+    before(async () => {
+      cluster = await startCluster({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
+    });
+    after(async () => {
+      for (const m of members) m.close();
+      await cluster?.stop();
+      await stopAll();
+    });
+
+    test("messages, typing and presence cross nodes; concurrent sends keep seq 1..N", async () => {
+      const conv = await createConversation(cluster.url, "alice", ["alice", "bob"]);
+      const alice = await Member.connect(cluster.url, "alice", conv, { cookie: await cookieFor(cluster.url, "node-1") });
+      members.push(alice);
+      const bob = await Member.connect(cluster.url, "bob", conv, { cookie: await cookieFor(cluster.url, "node-2") });
+      members.push(bob);
+
+      await eventually(() => alice.presence.some((p) => p.userId === "bob" && p.online && p.conversationId === conv), 5000, "alice to see bob online");
+      const online = await api(cluster.url, await mintToken("alice")).get<{ online: string[] }>(`/conversations/${conv}/presence`);
+      assert.equal(online.status, 200);
+      assert.deepEqual(online.body.online, ["alice", "bob"], "presence lists both users, whichever node answers");
+
+      // Typing from node 2 reaches node 1: true once, then false once after TYPING_TIMEOUT_MS.
+      await bob.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
+      await bob.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
+      await eventually(() => alice.typing.some((t) => t.userId === "bob" && !t.isTyping), 5000, "alice to see bob stop typing");
+      assert.deepEqual(alice.typing.map((t) => t.isTyping), [true, false]);
+
+      // A message from node 1 reaches node 2.
+      const first = (await alice.socket.timeout(3000).emitWithAck("sendMessage", { conversationId: conv, message: "hi bob", clientMessageId: "a-0" })) as SendAck;
+      assert.ok(first.ok);
+      await eventually(() => bob.bySeq.get(1)?.message === "hi bob", 5000, "bob to receive alice's message");
+
+      // Both nodes store concurrently into one conversation.
+      const sends: Promise<SendAck>[] = [];
+      for (let i = 1; i <= 100; i++) {
+        sends.push(alice.socket.timeout(10_000).emitWithAck("sendMessage", { conversationId: conv, message: `a${i}`, clientMessageId: `a-${i}` }) as Promise<SendAck>);
+        sends.push(bob.socket.timeout(10_000).emitWithAck("sendMessage", { conversationId: conv, message: `b${i}`, clientMessageId: `b-${i}` }) as Promise<SendAck>);
+      }
+      const acks = await Promise.all(sends);
+      const acked: MessageData[] = [first.message];
+      for (const a of acks) {
+        assert.ok(a.ok, JSON.stringify(a));
+        acked.push(a.message);
+      }
+      assert.deepEqual(acked.map((m) => m.seq).sort((x, y) => x - y), Array.from({ length: 201 }, (_, i) => i + 1));
+      await eventually(() => alice.contiguous() === 201 && bob.contiguous() === 201, 10_000, "both to hold 201 messages");
+      assertExactlyOnce(alice, acked, 201);
+      assertExactlyOnce(bob, acked, 201);
+      assertHistory(await history(cluster.url, "bob", conv), acked);
+
+      // Bob's last socket leaves: alice, on the other node, sees him offline.
+      bob.close();
+      await eventually(() => alice.presence.some((p) => p.userId === "bob" && !p.online), 5000, "alice to see bob offline");
+    });
+
+    test("long-polling is sticky through nginx and spreads over both nodes from one address", async () => {
+      const conv = await createConversation(cluster.url, "poller-0", Array.from({ length: 12 }, (_, i) => `poller-${i}`));
+      const pollers: Member[] = [];
+      for (let i = 0; i < 12; i++) {
+        // No upgrade: every packet is a separate HTTP request that must reach the session's node.
+        const m = await Member.connect(cluster.url, `poller-${i}`, conv, { transports: ["polling"], reconnection: false });
+        pollers.push(m);
+        members.push(m);
+      }
+      const ack = (await pollers[0]!.socket.timeout(5000).emitWithAck("sendMessage", { conversationId: conv, message: "to all pollers" })) as SendAck;
+      assert.ok(ack.ok);
+      await eventually(() => pollers.every((p) => p.bySeq.has(1)), 10_000, "every poller to receive the message");
+      assert.ok(pollers.every((p) => p.connects === 1), "no poller lost its session");
+      const perNode = await Promise.all(
+        cluster.nodes.map(async (n) => {
+          const text = await (await fetch(`${n.url}/metrics`)).text();
+          return Number(/^chat_connected_sockets\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? "0");
+        }),
+      );
+      assert.equal(perNode.reduce((a, b) => a + b, 0) >= 12, true, `connected sockets per node: ${perNode.join(", ")}`);
+      assert.ok(perNode.every((c) => c >= 2), `both nodes hold pollers (one client address): ${perNode.join(", ")}`);
+    });
+  });
+}
