@@ -1,0 +1,21 @@
+/**
+ * HS256 tokens for the chat node, minted inside k6 from the cluster's JWT_SECRET (the same shape
+ * `pnpm token <userId>` prints): header {alg:HS256,typ:JWT}, claims {sub, iat, exp}.
+ */
+import crypto from "k6/crypto";
+import encoding from "k6/encoding";
+
+export function mintToken(sub, secret, ttlSec) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = encoding.b64encode(JSON.stringify({ alg: "HS256", typ: "JWT" }), "rawurl");
+  const body = encoding.b64encode(JSON.stringify({ sub: sub, iat: now, exp: now + (ttlSec || 4 * 3600) }), "rawurl");
+  const sig = crypto.hmac("sha256", secret, head + "." + body, "base64rawurl");
+  return head + "." + body + "." + sig;
+}
+
+/** The secret from the environment, or a clear failure. */
+export function secretFromEnv(env) {
+  const s = env.JWT_SECRET;
+  if (!s) throw new Error("set JWT_SECRET (the cluster's secret) so that k6 can mint tokens: k6 run -e JWT_SECRET=... script.js");
+  return s;
+}
