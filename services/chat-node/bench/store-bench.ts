@@ -23,6 +23,8 @@ import { GroupCommitter } from "../src/store/group-commit.ts";
 import type { MessageStore } from "../src/store/types.ts";
 
 const { values: args } = parseArgs({
+  // `pnpm bench:store -- --duration 5` passes the `--` through.
+  args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     duration: { type: "string", default: process.env.BENCH_DURATION_S ?? "8" },
     producers: { type: "string", default: "100" },

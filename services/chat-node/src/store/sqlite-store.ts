@@ -6,8 +6,8 @@
  * `BEGIN IMMEDIATE` transaction, which takes SQLite's single write lock before reading anything:
  * the idempotency look-up, the `seq` reservation (`last_seq` of the conversation row) and the
  * inserts of a batch are serialized against every other writer, so `seq` has no gap and no repeat
- * across processes. The unique index on (conversation_id, sender_id, client_message_id) is the
- * backstop: a duplicate that slipped through would abort the transaction rather than store twice.
+ * across processes. Duplicates are decided by the unique index on (conversation_id, sender_id,
+ * client_message_id) itself: an insert it turns into nothing consumes no `seq`.
  *
  * WAL mode with `synchronous=FULL` (default) fsyncs the log at every commit: a committed batch
  * survives a crash of the process or of the machine. `NORMAL` survives a process crash only.
@@ -95,7 +95,8 @@ export class SqliteStore implements MessageStore {
   private readonly opts: SqliteStoreOptions;
   private s!: {
     findIdem: StatementSync;
-    bumpSeq: StatementSync;
+    lastSeq: StatementSync;
+    setSeq: StatementSync;
     insert: StatementSync;
     getConv: StatementSync;
     insertConv: StatementSync;
@@ -122,12 +123,19 @@ export class SqliteStore implements MessageStore {
     db.exec(`PRAGMA busy_timeout = ${this.opts.busyTimeoutMs ?? 10_000}`);
     db.exec("PRAGMA journal_mode = WAL");
     db.exec(`PRAGMA synchronous = ${this.opts.synchronous ?? "FULL"}`);
+    db.exec("PRAGMA cache_size = -65536");
+    db.exec("PRAGMA wal_autocheckpoint = 10000");
     db.exec(SCHEMA);
     this.db = db;
     this.s = {
       findIdem: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?"),
-      bumpSeq: db.prepare("UPDATE conversations SET last_seq = last_seq + ?, last_activity_at = ? WHERE id = ? RETURNING last_seq"),
-      insert: db.prepare("INSERT INTO messages (conversation_id, seq, id, sender_id, body, ts, client_message_id) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      lastSeq: db.prepare("SELECT last_seq FROM conversations WHERE id = ?"),
+      setSeq: db.prepare("UPDATE conversations SET last_seq = ?, last_activity_at = MAX(last_activity_at, ?) WHERE id = ?"),
+      // Only the idempotency index may turn an insert into nothing; a (conversation_id, seq) clash still fails the batch.
+      insert: db.prepare(
+        "INSERT INTO messages (conversation_id, seq, id, sender_id, body, ts, client_message_id) VALUES (?, ?, ?, ?, ?, ?, ?) " +
+          "ON CONFLICT (conversation_id, sender_id, client_message_id) WHERE client_message_id IS NOT NULL DO NOTHING",
+      ),
       getConv: db.prepare("SELECT * FROM conversations WHERE id = ?"),
       insertConv: db.prepare("INSERT INTO conversations (id, title, members, created_at, last_seq, last_activity_at) VALUES (?, ?, ?, ?, 0, ?)"),
       insertMember: db.prepare("INSERT OR IGNORE INTO members (user_id, conversation_id) VALUES (?, ?)"),
@@ -208,56 +216,37 @@ export class SqliteStore implements MessageStore {
   async appendBatch(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     if (batch.length === 0) return [];
     return this.transaction(() => {
-      const results = new Array<AppendResult | undefined>(batch.length);
-      // Pass 1: idempotency, against the table and earlier messages of this batch.
-      const fresh: number[] = [];
-      const firstInBatch = new Map<string, number>();
-      const dupOfBatch = new Map<number, number>();
+      // Under the write lock, `last_seq` is authoritative: number from it, let the idempotency
+      // index decide duplicates (an insert that does nothing consumed no seq), then store the new
+      // `last_seq` once per conversation.
+      const next = new Map<string, { seq: number; lastTs: string }>();
+      const results: AppendResult[] = new Array(batch.length);
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i]!;
-        if (m.clientMessageId !== undefined) {
-          const key = `${m.conversationId}\u0000${m.senderId}\u0000${m.clientMessageId}`;
-          const earlier = firstInBatch.get(key);
-          if (earlier !== undefined) {
-            dupOfBatch.set(i, earlier);
-            continue;
-          }
-          const row = this.s.findIdem.get(m.conversationId, m.senderId, m.clientMessageId) as MessageRow | undefined;
-          if (row) {
-            results[i] = { message: toMessage(row), duplicate: true };
-            continue;
-          }
-          firstInBatch.set(key, i);
+        let cur = next.get(m.conversationId);
+        if (!cur) {
+          const row = this.s.lastSeq.get(m.conversationId) as { last_seq: number } | undefined;
+          if (!row) throw new Error(`append to unknown conversation ${m.conversationId}`);
+          cur = { seq: Number(row.last_seq), lastTs: m.timestamp };
+          next.set(m.conversationId, cur);
         }
-        fresh.push(i);
-      }
-      // Pass 2: reserve each conversation's seq range with one UPDATE, then insert.
-      const counts = new Map<string, { n: number; lastTs: string }>();
-      for (const i of fresh) {
-        const m = batch[i]!;
-        const c = counts.get(m.conversationId);
-        if (c) {
-          c.n++;
-          if (m.timestamp > c.lastTs) c.lastTs = m.timestamp;
-        } else counts.set(m.conversationId, { n: 1, lastTs: m.timestamp });
-      }
-      const next = new Map<string, number>();
-      for (const [cid, { n, lastTs }] of counts) {
-        const row = this.s.bumpSeq.get(n, lastTs, cid) as { last_seq: number } | undefined;
-        if (!row) throw new Error(`append to unknown conversation ${cid}`);
-        next.set(cid, Number(row.last_seq) - n + 1);
-      }
-      for (const i of fresh) {
-        const m = batch[i]!;
-        const seq = next.get(m.conversationId)!;
-        next.set(m.conversationId, seq + 1);
-        this.s.insert.run(m.conversationId, seq, m.id, m.senderId, m.message, m.timestamp, m.clientMessageId ?? null);
+        const seq = cur.seq + 1;
+        const cmid = m.clientMessageId ?? null;
+        const inserted = this.s.insert.run(m.conversationId, seq, m.id, m.senderId, m.message, m.timestamp, cmid).changes > 0;
+        if (!inserted) {
+          const row = this.s.findIdem.get(m.conversationId, m.senderId, cmid) as MessageRow | undefined;
+          if (!row) throw new Error("insert refused without an idempotency match");
+          results[i] = { message: toMessage(row), duplicate: true };
+          continue;
+        }
+        cur.seq = seq;
+        if (m.timestamp > cur.lastTs) cur.lastTs = m.timestamp;
         const stored: MessageData = { id: m.id, conversationId: m.conversationId, senderId: m.senderId, message: m.message, timestamp: m.timestamp, seq };
-        if (m.clientMessageId !== undefined) stored.clientMessageId = m.clientMessageId;
+        if (cmid !== null) stored.clientMessageId = cmid;
         results[i] = { message: stored, duplicate: false };
       }
-      for (const [i, first] of dupOfBatch) results[i] = { message: results[first]!.message, duplicate: true };
-      return results as AppendResult[];
+      for (const [cid, { seq, lastTs }] of next) this.s.setSeq.run(seq, lastTs, cid);
+      return results;
     });
   }
 
