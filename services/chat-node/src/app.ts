@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import fastifyStatic from "@fastify/static";
 import { pino, type Logger } from "pino";
 import type { Server } from "socket.io";
@@ -55,7 +55,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     pino({ level: config.logLevel, base: { nodeId: config.nodeId }, redact: ["req.headers.authorization", "token", "auth.token"] });
   if (usesDevSecret(config)) logger.warn("JWT_SECRET is not set: using the development secret (never in production)");
 
-  const metrics = createMetrics(config.nodeId);
+  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl) });
   const store = deps.store ?? (await createStore(config, logger));
   await initStore(store, logger, metrics);
   const broker = deps.broker ?? (await createBroker(config, logger, metrics));
@@ -77,11 +77,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
 
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 512 * 1024,
     trustProxy: true,
     return503OnClosing: true,
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
   });
   const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
   let draining = false;
@@ -102,7 +102,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),
     ],
   });
-  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, broadcaster: () => realtime.broadcaster });
+  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, announce: (m) => realtime.announce(m) });
   if (config.devTokens) await fastify.register(devRoutes, { auth });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (fs.existsSync(path.join(webDir, "index.html"))) {
@@ -126,7 +126,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     broker,
     realtime,
     async listen() {
-      await fastify.listen({ port: config.port, host: config.host, listenTextResolver: () => "" });
+      await fastify.listen({ port: config.port, host: config.host });
       const address = fastify.server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
       broker.start((conversationId, userId) => realtime.broadcaster.presence(conversationId, userId, false));

@@ -25,7 +25,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 /** Latency buckets from 0.1 ms to 10 s. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function createMetrics(nodeId: string) {
+export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
   const registry = new client.Registry();
   registry.setDefaultLabels({ node: nodeId });
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
@@ -70,7 +70,10 @@ export function createMetrics(nodeId: string) {
     storeQueueDepth: new client.Gauge({ name: "chat_store_queue_depth", help: "Sends waiting for a store commit", registers: [registry] }),
     sendAckSeconds: new client.Histogram({ name: "chat_send_ack_seconds", help: "From a send received to its acknowledgement (stored, broadcast)", buckets: LATENCY_BUCKETS, registers: [registry] }),
     brokerPublishErrors: new client.Counter({ name: "chat_broker_publish_errors_total", help: "Errors of the Redis broker (publish, subscribe, presence)", registers: [registry] }),
-    redisUp: new client.Gauge({ name: "chat_redis_up", help: "1 when the Redis broker is connected, 0 when not; absent without REDIS_URL", registers: [registry] }),
+    redisUp: new client.Gauge({
+      name: "chat_redis_up", help: "1 when the Redis broker is connected, 0 when not; absent without REDIS_URL",
+      registers: opts.redis ? [registry] : [],
+    }),
     storeUp: new client.Gauge({ name: "chat_store_up", help: "1 when the last store operation or ping succeeded", registers: [registry] }),
     draining: new client.Gauge({ name: "chat_draining", help: "1 once SIGTERM started draining this node", registers: [registry] }),
     /** Hot-path fan-out counting, folded into chat_fanout_deliveries_total on scrape. */

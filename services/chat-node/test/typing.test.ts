@@ -1,7 +1,7 @@
 /** Typing transitions (TYPING_TIMEOUT_MS is 400 ms in these tests, set by the test-kit). */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { closeAllSockets, collect, emitAck, sleep, startNode, stopAll, eventually, type ChatSocket, type NodeHandle } from "@chat/test-kit";
+import { api, closeAllSockets, collect, emitAck, mintToken, sleep, startNode, stopAll, eventually, type ChatSocket, type NodeHandle } from "@chat/test-kit";
 import type { Conversation, TypingEvent } from "@chat/protocol";
 import { createConversation, joined } from "./helpers.ts";
 
@@ -47,6 +47,16 @@ describe("typing", () => {
     await emitAck(alice, "typing", { conversationId: conv.id });
     await emitAck(alice, "sendMessage", { conversationId: conv.id, message: "done" });
     await eventually(() => atBob.items.length === 2, 1000, "false after send");
+    await sleep(TIMEOUT * 2);
+    assert.deepEqual(states(atBob.items), [true, false]);
+  });
+
+  it("a REST send ends the sender's typing too", async () => {
+    const { conv, alice, atBob } = await room();
+    await emitAck(alice, "typing", { conversationId: conv.id });
+    const res = await api(node.url, await mintToken("alice")).post(`/conversations/${conv.id}/messages`, { message: "by rest" });
+    assert.equal(res.status, 201);
+    await eventually(() => atBob.items.length === 2, 1000, "false after the REST send");
     await sleep(TIMEOUT * 2);
     assert.deepEqual(states(atBob.items), [true, false]);
   });

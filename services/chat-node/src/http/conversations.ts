@@ -8,8 +8,7 @@ import type { Metrics } from "../metrics.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import type { ChatService } from "../use-cases/chat-service.ts";
 import type { PresenceTracker } from "../cluster/types.ts";
-import type { Broadcaster } from "../realtime/broadcaster.ts";
-import { Id } from "@chat/protocol";
+import { Id, type MessageData } from "@chat/protocol";
 
 const v = {
   create: compileValidator(CreateConversationBody),
@@ -33,7 +32,8 @@ export interface ConversationRoutesDeps {
   service: ChatService;
   auth: Authenticator;
   limiter: RateLimiter;
-  broadcaster: () => Broadcaster;
+  /** Broadcasts a stored message and ends its sender's typing, as a socket send does. */
+  announce(message: MessageData): void;
   presence: PresenceTracker;
   metrics: Metrics;
 }
@@ -81,7 +81,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
       return reply.status(200).send(message);
     }
     d.metrics.messagesStored.inc();
-    d.broadcaster().newMessage(message);
+    d.announce(message);
     return reply.status(201).send(message);
   });
 

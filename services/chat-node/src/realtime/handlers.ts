@@ -15,6 +15,7 @@ import {
   TypingPayload,
   compileValidator,
   isClientEvent,
+  type MessageData,
   type Validated,
 } from "@chat/protocol";
 import { AppError, forbidden, invalid, toAck, toAppError } from "../errors.ts";
@@ -43,6 +44,8 @@ export interface HandlerDeps {
   service: ChatService;
   broadcaster: Broadcaster;
   typing: TypingTracker;
+  /** Broadcasts a stored message and ends its sender's typing. */
+  announce(message: MessageData, sender?: Socket): void;
   presence: PresenceTracker;
   limiter: RateLimiter;
   metrics: Metrics;
@@ -127,8 +130,7 @@ export function registerHandlers(socket: Socket, d: HandlerDeps): void {
     const { message, duplicate } = await d.service.sendMessage(userId, p);
     if (!duplicate) {
       d.metrics.messagesStored.inc();
-      d.broadcaster.newMessage(message, socket);
-      d.typing.end(p.conversationId, userId);
+      d.announce(message, socket);
     } else d.metrics.messagesDuplicate.inc();
     return duplicate ? { message, duplicate } : { message };
   });

@@ -4,7 +4,7 @@
  */
 import type { Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
-import { ConnectError } from "@chat/protocol";
+import { ConnectError, type MessageData } from "@chat/protocol";
 import type { Config } from "../config.ts";
 import type { Authenticator } from "../auth.ts";
 import type { Broker } from "../cluster/types.ts";
@@ -20,7 +20,7 @@ function refusal(code: string, message: string): Error {
   return Object.assign(new Error(code), { data: { code, message } });
 }
 
-export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining" | "broadcaster" | "typing"> {
+export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining" | "broadcaster" | "typing" | "announce"> {
   config: Readonly<Config>;
   auth: Authenticator;
   broker: Broker;
@@ -30,6 +30,8 @@ export interface Realtime {
   io: Server;
   broadcaster: Broadcaster;
   typing: TypingTracker;
+  /** A message was stored (by socket or REST): broadcast it and end its sender's typing. */
+  announce(message: MessageData, sender?: Socket): void;
   /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
   drain(deadline: number): Promise<void>;
   /** Events being handled now. */
@@ -48,6 +50,10 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   });
   const broadcaster = new Broadcaster(io, metrics);
   const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except));
+  const announce = (message: MessageData, sender?: Socket) => {
+    broadcaster.newMessage(message, sender);
+    typing.end(message.conversationId, message.senderId);
+  };
   let draining = false;
   let connected = 0;
   const inflight = { count: 0, onIdle: () => {} };
@@ -87,7 +93,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     metrics.connectionsOpened.inc();
     metrics.connectedSockets.set(connected);
     socket.onAnyOutgoing(countOutgoing);
-    registerHandlers(socket, { ...deps, broadcaster, typing, inflight, isDraining: () => draining });
+    registerHandlers(socket, { ...deps, broadcaster, typing, announce, inflight, isDraining: () => draining });
     socket.on("disconnect", (reason) => {
       connected--;
       if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, reason }, "socket disconnected");
@@ -100,6 +106,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     io,
     broadcaster,
     typing,
+    announce,
     inflight: () => inflight.count,
     async drain(deadline) {
       draining = true;

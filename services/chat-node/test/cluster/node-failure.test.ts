@@ -1,0 +1,138 @@
+/**
+ * A node dies under a steady send load, through nginx, with real Redis and three real nodes:
+ * `kill -9`, then SIGTERM (drain). Its clients reconnect through nginx to the survivors, re-join
+ * with `sinceSeq` and end with every acknowledged message exactly once; history holds every
+ * acknowledged message. SIGTERM also exits 0 within SHUTDOWN_TIMEOUT_MS, and nginx answers no 5xx
+ * to new requests while the node drains. A user whose only socket died with the node is announced
+ * offline once its presence lapses (PRESENCE_TTL_MS).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { eventually, mintToken, sleep, stopAll } from "@chat/test-kit";
+import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
+import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, sendSteadily } from "./helpers.ts";
+
+/** New requests through nginx, as fast as they come back, until stopped: their statuses. */
+function probe(lbUrl: string, cookie: string, conv: string, token: string) {
+  const statuses: { what: string; status: number }[] = [];
+  let running = true;
+  const loop = async (what: string, path: string, headers: Record<string, string>) => {
+    while (running) {
+      try {
+        const res = await fetch(lbUrl + path, { headers });
+        await res.arrayBuffer();
+        statuses.push({ what, status: res.status });
+      } catch (err) {
+        statuses.push({ what: `${what}: ${String(err)}`, status: 599 });
+      }
+      await sleep(10);
+    }
+  };
+  const done = Promise.all([
+    loop("handshake", "/socket.io/?EIO=4&transport=polling", { cookie }),
+    loop("history", `/conversations/${conv}/messages?limit=5`, { cookie, authorization: `Bearer ${token}` }),
+    loop("healthz", "/healthz", { cookie }),
+  ]);
+  return {
+    statuses,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+async function scenario(cluster: Cluster, signal: "SIGKILL" | "SIGTERM", tag: string) {
+  const victim = cluster.nodes[0]!;
+  const users = ["s1", "s2", "r1", "r2", "r3", "ghost"].map((u) => `${tag}-${u}`);
+  const [s1, s2, r1, r2, r3, ghost] = users as [string, string, string, string, string, string];
+  const conv = await createConversation(cluster.url, s1, users);
+  const onVictim = await cookieFor(cluster.url, victim.nodeId);
+  const members = [
+    await Member.connect(cluster.url, s1, conv, { cookie: onVictim }),
+    await Member.connect(cluster.url, s2, conv, { cookie: await cookieFor(cluster.url, "node-2") }),
+    await Member.connect(cluster.url, r1, conv, { cookie: onVictim }),
+    await Member.connect(cluster.url, r2, conv, { cookie: await cookieFor(cluster.url, "node-2") }),
+    await Member.connect(cluster.url, r3, conv, { cookie: await cookieFor(cluster.url, "node-3") }),
+  ];
+  // A user that does not come back: its presence must lapse and be announced by a survivor.
+  const gone = await Member.connect(cluster.url, ghost, conv, { cookie: onVictim, reconnection: false });
+  const watcher = members[3]!;
+  await eventually(() => watcher.presence.some((p) => p.userId === ghost && p.online), 5000, "the ghost to be online");
+
+  try {
+    const load = Promise.all([sendSteadily(members[0]!, 60, 25, `${tag}-a`), sendSteadily(members[1]!, 60, 25, `${tag}-b`)]);
+    // Strike once the load is running and a few messages went through the victim's sockets.
+    await eventually(() => members[2]!.contiguous() >= 10, 10_000, "the load to be flowing");
+    const t0 = Date.now();
+    const exit = victim.stop(signal);
+    const code = await exit;
+    const exitMs = Date.now() - t0;
+    const results = await load;
+    const acked = results.flatMap((r) => r.acked.map((a) => a.message));
+    assert.equal(acked.length, 120, "every send acknowledged (with retries across the failure)");
+    const lastSeq = Math.max(...acked.map((m) => m.seq));
+    assert.equal(lastSeq, 120, "no seq consumed twice by a retried send");
+    await eventually(() => members.every((m) => m.contiguous() === lastSeq), 20_000, "every member to catch up");
+    for (const m of members) assertExactlyOnce(m, acked, lastSeq);
+    assertHistory(await history(cluster.url, r2, conv), acked);
+    assert.ok(members[0]!.connects >= 2 && members[2]!.connects >= 2, "the victim's clients reconnected through nginx");
+    await eventually(() => watcher.presence.some((p) => p.userId === ghost && !p.online), 15_000, "the ghost to be announced offline");
+    gone.close();
+    return { code, exitMs, retries: results.reduce((n, r) => n + r.retries, 0), duplicates: members.reduce((n, m) => n + m.duplicates, 0), conv, members };
+  } finally {
+    for (const m of members) m.close();
+  }
+}
+
+describe("a node dies under load (3 nodes behind nginx)", () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ nodes: 3, env: CLUSTER_ENV });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await stopAll();
+  });
+
+  test("kill -9: clients reconnect elsewhere and hold every acknowledged message exactly once", async () => {
+    const r = await scenario(cluster, "SIGKILL", "k");
+    assert.equal(r.code, null, "killed by the signal");
+    await cluster.nodes[0]!.restart();
+  });
+
+  test("SIGTERM: drains, exits 0 within SHUTDOWN_TIMEOUT_MS, no 5xx from nginx meanwhile", async () => {
+    const victim = cluster.nodes[0]!;
+    const conv = await createConversation(cluster.url, "t-probe", ["t-probe"]);
+    const token = await mintToken("t-probe");
+    // Watch the victim's own /readyz turn 503 (draining) while new requests go through nginx.
+    let sawDraining = false;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        try {
+          const res = await fetch(`${victim.url}/readyz`);
+          if (res.status === 503) sawDraining = true;
+          await res.arrayBuffer();
+        } catch {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    })();
+    const p = probe(cluster.url, await cookieFor(cluster.url, victim.nodeId), conv, token);
+    try {
+      const r = await scenario(cluster, "SIGTERM", "t");
+      assert.equal(r.code, 0, "exit code 0 after draining");
+      assert.ok(r.exitMs <= Number(CLUSTER_ENV.SHUTDOWN_TIMEOUT_MS) + 1000, `exited within SHUTDOWN_TIMEOUT_MS (${r.exitMs} ms)`);
+    } finally {
+      await p.stop();
+      watching = false;
+      await watch;
+    }
+    assert.ok(sawDraining, "the victim's /readyz answered 503 while it drained");
+    const bad = p.statuses.filter((s) => s.status >= 500);
+    assert.ok(p.statuses.length > 20, `probes ran (${p.statuses.length})`);
+    assert.deepEqual(bad, [], `nginx answered ${bad.length} of ${p.statuses.length} new requests with 5xx`);
+    await cluster.nodes[0]!.restart();
+  });
+});
