@@ -67,7 +67,10 @@ export function connect(token, handlers, timeoutMs) {
   const h = handlers || {};
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const ws = new WebSocket(socketUrl(BASE_URL));
+    // A fresh cookie jar per connection: the VU's own jar would keep nginx's chat_sticky cookie from
+    // the first handshake and pin every connection of this VU to one node (STICKY_PER_VU=1 keeps it).
+    const params = __ENV.STICKY_PER_VU === "1" ? { tags: { name: "socket.io" } } : { jar: new http.CookieJar(), tags: { name: "socket.io" } };
+    const ws = new WebSocket(socketUrl(BASE_URL), null, params);
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;

@@ -92,7 +92,7 @@ interface ClusterHandle {
   nodes: { url: string; pid: number }[];
   stop(): Promise<void>;
 }
-type StartCluster = (o: { nodes: number; env?: Record<string, string> }) => Promise<ClusterHandle>;
+type StartCluster = (o: { nodes: number; env?: Record<string, string>; install?: boolean }) => Promise<ClusterHandle>;
 
 export const CLUSTER_LAUNCHER = path.join(REPO_ROOT, "infra/cluster/cluster.ts");
 
@@ -104,6 +104,6 @@ export function clusterAvailable(): boolean {
 async function launchCluster(o: LaunchOptions): Promise<Running> {
   const mod = (await import(pathToFileURL(CLUSTER_LAUNCHER).href)) as { startCluster?: StartCluster };
   if (typeof mod.startCluster !== "function") throw new Error(`${CLUSTER_LAUNCHER} exports no startCluster`);
-  const c = await mod.startCluster({ nodes: 2, env: { JWT_SECRET: BENCH_SECRET, RATE_LIMIT_DISABLED: "1", LOG_LEVEL: "warn", ...o.env } });
+  const c = await mod.startCluster({ nodes: 2, install: false, env: { JWT_SECRET: BENCH_SECRET, RATE_LIMIT_DISABLED: "1", LOG_LEVEL: "warn", ...o.env } });
   return { kind: "cluster", url: c.url.replace(/\/+$/, ""), pids: c.nodes.map((n) => n.pid), stop: () => c.stop() };
 }
