@@ -123,7 +123,8 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     },
     async close() {
       typing.close();
-      io.disconnectSockets(true);
+      // io.local: with the Redis adapter a plain io.disconnectSockets() disconnects every node's sockets.
+      io.local.disconnectSockets(true);
       io.engine.close();
       await new Promise<void>((resolve) => {
         // io.close() would also close the HTTP server, which Fastify owns; close the adapters only.
