@@ -20,11 +20,14 @@ export const CLUSTER_ENV = {
 
 /** A sticky cookie value that nginx hashes to `nodeId`, found by asking /healthz through nginx. */
 export async function cookieFor(lbUrl: string, nodeId: string): Promise<string> {
-  for (let i = 0; i < 400; i++) {
+  // A node nginx marked failed (max_fails) is skipped until fail_timeout passes: keep asking a while.
+  const deadline = Date.now() + 20_000;
+  for (let i = 0; Date.now() < deadline; i++) {
     const key = randomUUID().replace(/-/g, "");
     const res = await fetch(`${lbUrl}/healthz`, { headers: { cookie: `chat_sticky=${key}` } });
     const body = (await res.json()) as { nodeId?: string };
     if (body.nodeId === nodeId) return `chat_sticky=${key}`;
+    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`no sticky key found for ${nodeId}`);
 }
