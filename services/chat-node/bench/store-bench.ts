@@ -7,7 +7,7 @@
  * by side as a Markdown table. A benchmark, not a test: it reports, it asserts nothing.
  *
  *   pnpm bench:store [--duration 8] [--producers 100] [--conversations 50] [--batch-max 512]
- *                    [--sync FULL|NORMAL] [--stores sqlite,mongodb] [--client-ids yes|no]
+ *                    [--sync FULL|NORMAL] [--stores sqlite,sqlite-threaded,mongodb] [--client-ids yes|no]
  * `--client-ids no` sends without clientMessageId: no idempotency look-up or index entry.
  * Environment: BENCH_DURATION_S, MONGO_URL (a replica set), MONGO_WRITE_CONCERN.
  */
@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { randomUUID } from "node:crypto";
 import { MongoClient } from "mongodb";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
+import { ThreadedSqliteStore } from "../src/store/threaded-store.ts";
 import { MongoStore } from "../src/store/mongo-store.ts";
 import { GroupCommitter } from "../src/store/group-commit.ts";
 import type { MessageStore } from "../src/store/types.ts";
@@ -31,7 +32,7 @@ const { values: args } = parseArgs({
     conversations: { type: "string", default: "50" },
     "batch-max": { type: "string", default: "512" },
     sync: { type: "string", default: "FULL" },
-    stores: { type: "string", default: "sqlite,mongodb" },
+    stores: { type: "string", default: "sqlite,sqlite-threaded,mongodb" },
     "client-ids": { type: "string", default: "yes" },
   },
 });
@@ -59,6 +60,16 @@ if (wanted.has("sqlite")) {
     async open() {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-store-bench-"));
       const store = new SqliteStore({ dataDir, synchronous: sync });
+      return { store, cleanup: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
+    },
+  });
+}
+if (wanted.has("sqlite-threaded")) {
+  targets.push({
+    name: `SQLite in a worker thread, as the node runs it (synchronous=${sync})`,
+    async open() {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-store-bench-"));
+      const store = new ThreadedSqliteStore({ dataDir, synchronous: sync });
       return { store, cleanup: async () => fs.rmSync(dataDir, { recursive: true, force: true }) };
     },
   });

@@ -9,10 +9,12 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { MongoClient } from "mongodb";
 import { SqliteStore } from "../../src/store/sqlite-store.ts";
+import { ThreadedSqliteStore } from "../../src/store/threaded-store.ts";
 import { MongoStore } from "../../src/store/mongo-store.ts";
 import type { MessageStore, NewMessage } from "../../src/store/types.ts";
 
-export type StoreKind = "sqlite" | "mongodb";
+/** `sqlite-threaded` is the same store run in a worker thread, as the node runs it. */
+export type StoreKind = "sqlite" | "sqlite-threaded" | "mongodb";
 
 /** Where one test's data lives: a DATA_DIR for SQLite, a database name for MongoDB. */
 export interface Location {
@@ -37,10 +39,13 @@ export const MONGO_SKIP_REASON =
 
 /** Opens (and inits) the store at `loc`. Used by the tests and by the worker processes alike. */
 export async function openStore(loc: Location, opts: { busyTimeoutMs?: number } = {}): Promise<MessageStore> {
+  const sqliteOpts = { dataDir: loc.where, ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}) };
   const store: MessageStore =
     loc.kind === "sqlite"
-      ? new SqliteStore({ dataDir: loc.where, ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}) })
-      : new MongoStore({ url: mongoUrl(), dbName: loc.where, writeConcern: "majority" });
+      ? new SqliteStore(sqliteOpts)
+      : loc.kind === "sqlite-threaded"
+        ? new ThreadedSqliteStore(sqliteOpts)
+        : new MongoStore({ url: mongoUrl(), dbName: loc.where, writeConcern: "majority" });
   await store.init();
   return store;
 }
@@ -55,6 +60,14 @@ export const variants: StoreVariant[] = [
     kind: "sqlite",
     skip: undefined,
     fresh: () => ({ kind: "sqlite", where: fs.mkdtempSync(path.join(os.tmpdir(), "chat-store-contract-")) }),
+    async cleanup(loc) {
+      fs.rmSync(loc.where, { recursive: true, force: true });
+    },
+  },
+  {
+    kind: "sqlite-threaded",
+    skip: undefined,
+    fresh: () => ({ kind: "sqlite-threaded", where: fs.mkdtempSync(path.join(os.tmpdir(), "chat-store-contract-")) }),
     async cleanup(loc) {
       fs.rmSync(loc.where, { recursive: true, force: true });
     },
