@@ -1,5 +1,6 @@
 /**
- * `pnpm bench [-- --quick] [--systems chat,cluster,seed,raw] [--profile]`
+ * `pnpm bench [-- --quick] [--systems chat,cluster,seed,raw|none] [--profile [chat,seed]] [--profile-rate n]`
+ *   other knobs: --users --rooms --step-seconds --rates 250,500,... --idle n --workers n --half-rounds n --out dir
  *
  * One run, one load shape, four systems side by side:
  *   chat     the project as one node (embedded SQLite store, every message durably stored first)
@@ -7,13 +8,17 @@
  *   seed     the seed document's own example server (peers/seed-reference.ts): stores nothing
  *   raw      a bare `ws` broadcast server with rooms (peers/raw-ws.ts): the floor
  * For each, the offered rate is stepped up on the same connections until it saturates; the
- * saturation point is the highest step with delivery ratio 1.0 and p99 < 100 ms. Memory per idle
- * connection is measured on fresh servers. Results go to bench/results/<stamp>.{json,md,svg}.
+ * saturation point is the highest step with delivery ratio 1.0 and p99 < 100 ms (see stepUp).
+ * Then p99 at half the seed's saturation rate (all systems up, rounds interleaved), memory per idle
+ * connection on fresh servers, and optionally a CPU profile (--profile). Results go to
+ * bench/results/<stamp>.{json,md,svg} (and <stamp>-profile*.md); `--systems none --profile chat,seed`
+ * only profiles. docs/benchmark.md explains how to read them.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { REPO_ROOT, stopAll } from "@chat/test-kit";
 import { num, parseArgs } from "./args.ts";
 import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
@@ -41,7 +46,7 @@ const cfg = {
 const ladder = (args.get("rates") ?? (quick ? "250,500,1000,2000,3000,4000,6000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000"))
   .split(",")
   .map(Number);
-const systems = (args.get("systems") ?? SYSTEMS.join(",")).split(",") as SystemKind[];
+const systems = (args.get("systems") ?? SYSTEMS.join(",")).split(",").filter((x) => x && x !== "none") as SystemKind[];
 for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
 
 const passes = (s: StepResult) => s.deliveryRatio === 1 && s.errors === 0 && s.latencyMs.p99 < cfg.p99LimitMs;
@@ -179,27 +184,37 @@ async function idleMemory(kind: SystemKind): Promise<IdleResult> {
   });
 }
 
-/** Runs the chat node with --cpu-prof at `rate` and summarizes where its CPU went. */
-async function profileChat(rate: number): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-prof-"));
+/** Runs one server (chat or seed) with --cpu-prof at `rate` and summarizes where its CPU went. */
+async function profileSystem(kind: "chat" | "seed", rate: number): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${kind}-prof-`));
   await withSystem(
-    "chat",
+    kind,
     async (r) => {
-      const { session } = await openSession("chat", r, cfg.users, cfg.rooms);
+      const { session } = await openSession(kind, r, cfg.users, cfg.rooms);
       try {
         await session.step(rate, Math.max(10, cfg.stepSeconds * 2));
       } finally {
         await session.close();
       }
     },
-    ["--cpu-prof", `--cpu-prof-dir=${dir}`],
+    [...(kind === "chat" ? [] : ["--import", pathToFileURL(path.join(import.meta.dirname, "peers/exit-on-sigterm.ts")).href]), "--cpu-prof", `--cpu-prof-dir=${dir}`],
   );
-  const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
-  const summary = summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")), 25);
-  fs.copyFileSync(path.join(dir, file), path.join(os.tmpdir(), "chat-node-latest.cpuprofile"));
-  log(`profile: ${path.join(os.tmpdir(), "chat-node-latest.cpuprofile")}`);
-  return `# CPU profile of one chat node at ${rate} msg/s\n\n${summary}`;
+  // One file per thread (CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile): the main thread is 0.
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
+  if (files.length === 0) throw new Error(`no .cpuprofile written in ${dir}`);
+  const tid = (f: string) => Number(f.split(".")[4] ?? 0);
+  files.sort((a, b) => tid(a) - tid(b));
+  const parts: string[] = [];
+  for (const f of files) {
+    const keep = path.join(os.tmpdir(), `${kind}-latest-thread${tid(f)}.cpuprofile`);
+    fs.copyFileSync(path.join(dir, f), keep);
+    log(`profile: ${keep} (open in Chrome DevTools or speedscope for a flame graph)`);
+    const summary = summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")), 25);
+    parts.push(`## ${tid(f) === 0 ? "Main thread" : `Worker thread ${tid(f)}`}\n\n${summary}`);
+  }
+  const summary = parts.join("\n");
+  const m = machine();
+  return `# CPU profile of the ${kind === "chat" ? "chat node" : "seed reference"} at ${rate} msg/s (${rate * (cfg.users / cfg.rooms)} deliveries/s)\n\nCommit ${m.commit}, ${m.cores} cores, ${cfg.users} users in ${cfg.rooms} rooms.\n\n${summary}`;
 }
 
 function machine() {
@@ -207,6 +222,9 @@ function machine() {
   let commit = "";
   try {
     commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT }).toString().trim();
+    // Uncommitted changes to the measured code make the commit id alone misleading.
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "services", "packages"], { cwd: REPO_ROOT }).toString().trim();
+    if (dirty) commit += " + uncommitted changes";
   } catch {
     /* not a git checkout */
   }
@@ -261,15 +279,23 @@ async function main(): Promise<void> {
     }
   }
   const stamp = result.at.slice(0, 16).replace(/:/g, "");
-  if (args.has("profile")) {
+  const profiles = args.get("profile");
+  if (profiles !== undefined) {
+    // --profile: the chat node at its saturation rate; --profile chat,seed --profile-rate 3000: both, same rate.
+    const kinds = (profiles === "true" ? "chat" : profiles).split(",") as ("chat" | "seed")[];
     const chat = result.systems.find((s) => s.system === "chat");
-    const rate = chat?.saturation?.offeredRate ?? ladder[2] ?? 1000;
-    const md = await profileChat(rate);
-    fs.writeFileSync(path.join(outDir, `${stamp}-profile.md`), md);
-    result.notes.push(`profile: ${stamp}-profile.md (chat node at ${rate} msg/s)`);
+    const rate = num(args, "profile-rate", chat?.saturation?.offeredRate ?? 3000);
+    for (const kind of kinds) {
+      if (kind !== "chat" && kind !== "seed") throw new Error(`--profile takes chat and/or seed, not ${kind}`);
+      const md = await profileSystem(kind, rate);
+      const name = `${stamp}-profile${kind === "chat" ? "" : `-${kind}`}.md`;
+      fs.writeFileSync(path.join(outDir, name), md);
+      result.notes.push(`profile: ${name} (${kind} at ${rate} msg/s)`);
+    }
   }
   result.durationS = Math.round((Date.now() - started) / 1000);
   result.machine.loadAvgAtEnd = os.loadavg()[0] ?? 0;
+  if (systems.length === 0) return;
   fs.writeFileSync(path.join(outDir, `${stamp}.json`), JSON.stringify(result, null, 1) + "\n");
   fs.writeFileSync(path.join(outDir, `${stamp}.svg`), renderSvg(result));
   fs.writeFileSync(path.join(outDir, `${stamp}.md`), renderMarkdown(result, `${stamp}.svg`));
