@@ -139,7 +139,14 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       metrics.draining.set(1);
       logger.info("draining");
       await realtime.drain(Date.now() + Math.max(100, config.shutdownTimeoutMs - 1000));
-      await fastify.close();
+      // A keep-alive connection (nginx's upstream pool) busy when close() began turns idle later and
+      // would hold close() until keepAliveTimeout: close such connections as soon as they are idle.
+      const idleCloser = setInterval(() => fastify.server.closeIdleConnections(), 100);
+      try {
+        await fastify.close();
+      } finally {
+        clearInterval(idleCloser);
+      }
       logger.info("drained");
     },
   };
