@@ -39,11 +39,12 @@ const cfg = {
   stepSeconds: num(args, "step-seconds", quick ? 3 : 5),
   idle: num(args, "idle", quick ? 1000 : 5000),
   workers: num(args, "workers", 1),
-  maxSteps: num(args, "max-steps", quick ? 6 : 14),
+  /** Cap on ladder steps per system (the ladder itself is the usual bound). */
+  maxSteps: num(args, "max-steps", 20),
   halfRounds: num(args, "half-rounds", quick ? 1 : 3),
   p99LimitMs: 100,
 };
-const ladder = (args.get("rates") ?? (quick ? "250,500,1000,2000,3000,4000,6000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000"))
+const ladder = (args.get("rates") ?? (quick ? "500,1000,2000,3000,4000,5000,6000,8000,10000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000"))
   .split(",")
   .map(Number);
 const systems = (args.get("systems") ?? SYSTEMS.join(",")).split(",").filter((x) => x && x !== "none") as SystemKind[];
