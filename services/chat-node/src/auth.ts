@@ -2,6 +2,7 @@
  * HS256 JWTs: `sub` is the user id (1-128 characters), `exp` is honoured. Anything else
  * (no token, garbage, another algorithm, `alg: none`, a wrong signature, expired) is UNAUTHORIZED.
  */
+import { createSecretKey } from "node:crypto";
 import { SignJWT, jwtVerify } from "jose";
 import { ErrorCode, Limits } from "@chat/protocol";
 import { AppError } from "./errors.ts";
@@ -14,7 +15,8 @@ export interface Authenticator {
 }
 
 export function createAuthenticator(secret: string): Authenticator {
-  const key = new TextEncoder().encode(secret);
+  // One KeyObject for the node's life: jose would otherwise import raw key bytes at every handshake.
+  const key = createSecretKey(Buffer.from(secret, "utf8"));
   const unauthorized = (message: string, cause?: unknown) => new AppError(ErrorCode.UNAUTHORIZED, message, { cause });
   return {
     async verify(token) {

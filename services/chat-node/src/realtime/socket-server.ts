@@ -93,6 +93,12 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     metrics.connectionsOpened.inc();
     metrics.connectedSockets.set(connected);
     socket.onAnyOutgoing(countOutgoing);
+    // Engine.IO keeps the handshake's IncomingMessage for the whole session, and the handshake keeps
+    // its headers and the token: nothing reads them after authentication, so let them go (Socket.IO's
+    // memory guide; an idle socket is the common case, and the memory per socket is what scales).
+    (socket.conn as unknown as { request: unknown }).request = null;
+    socket.handshake.headers = {};
+    socket.handshake.auth = {};
     registerHandlers(socket, { ...deps, broadcaster, typing, announce, inflight, isDraining: () => draining });
     socket.on("disconnect", (reason) => {
       connected--;
