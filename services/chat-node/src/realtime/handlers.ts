@@ -16,9 +16,8 @@ import {
   compileValidator,
   isClientEvent,
   type MessageData,
-  type Validated,
 } from "@chat/protocol";
-import { AppError, forbidden, invalid, toAck, toAppError } from "../errors.ts";
+import { AppError, forbidden, invalid, toAck, toAppError, valid } from "../errors.ts";
 import type { Metrics } from "../metrics.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import type { ChatService } from "../use-cases/chat-service.ts";
@@ -26,6 +25,7 @@ import type { PresenceTracker } from "../cluster/types.ts";
 import type { Broadcaster } from "./broadcaster.ts";
 import type { TypingTracker } from "./typing.ts";
 import { conversationOfRoom, roomOf } from "./rooms.ts";
+import { corkUntilTurnEnds } from "./cork.ts";
 
 const validators = {
   joinConversation: compileValidator(JoinConversationPayload),
@@ -34,11 +34,6 @@ const validators = {
   typing: compileValidator(TypingPayload),
   stopTyping: compileValidator(StopTypingPayload),
 };
-
-function valid<T>(v: Validated<T>): T {
-  if (!v.ok) throw invalid(v.reason);
-  return v.value;
-}
 
 export interface HandlerDeps {
   service: ChatService;
@@ -128,6 +123,8 @@ export function registerHandlers(socket: Socket, d: HandlerDeps): void {
     const p = valid(validators.sendMessage(payload));
     if (p.senderId !== undefined && p.senderId !== userId) throw forbidden("senderId is not the authenticated user");
     const { message, duplicate } = await d.service.sendMessage(userId, p);
+    // The sender's own newMessage and this acknowledgement leave in one system call.
+    corkUntilTurnEnds(socket);
     if (!duplicate) {
       d.metrics.messagesStored.inc();
       d.announce(message, socket);
