@@ -3,7 +3,7 @@
  * reply and to an acknowledgement. Clients only ever see the code and a safe message; the original
  * error stays as `cause` for the logs.
  */
-import { ErrorCode, httpStatusOf, type AckError, type ErrorBody } from "@chat/protocol";
+import { ErrorCode, httpStatusOf, type AckError, type ErrorBody, type Validated } from "@chat/protocol";
 import { StoreUnavailableError } from "./store/types.ts";
 
 export class AppError extends Error {
@@ -18,6 +18,12 @@ export class AppError extends Error {
 }
 
 export const invalid = (message: string) => new AppError(ErrorCode.INVALID_PAYLOAD, message);
+/** The validated value, or INVALID_PAYLOAD naming the first failing path. */
+export function valid<T>(result: Validated<T>): T {
+  if (!result.ok) throw invalid(result.reason);
+  return result.value;
+}
+
 export const forbidden = (message = "not allowed") => new AppError(ErrorCode.FORBIDDEN, message);
 export const notFound = (message = "not found") => new AppError(ErrorCode.NOT_FOUND, message);
 

@@ -1,7 +1,7 @@
 /** The contract's REST section 2: conversations, history, REST sends, presence. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator, type Validated } from "@chat/protocol";
-import { forbidden, invalid } from "../errors.ts";
+import { CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator } from "@chat/protocol";
+import { forbidden, valid } from "../errors.ts";
 import type { Authenticator } from "../auth.ts";
 import { bearerToken } from "../auth.ts";
 import type { Metrics } from "../metrics.ts";
@@ -16,11 +16,6 @@ const v = {
   history: compileValidator(HistoryQuery),
   id: compileValidator(Id),
 };
-
-function valid<T>(r: Validated<T>): T {
-  if (!r.ok) throw invalid(r.reason);
-  return r.value;
-}
 
 declare module "fastify" {
   interface FastifyRequest {

@@ -5,15 +5,14 @@
 import type { FastifyInstance } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { Id, compileValidator } from "@chat/protocol";
-import { invalid } from "../errors.ts";
+import { valid } from "../errors.ts";
 import type { Authenticator } from "../auth.ts";
 
 const body = compileValidator(Type.Object({ userId: Id }, { additionalProperties: false }));
 
 export async function devRoutes(app: FastifyInstance, d: { auth: Authenticator }): Promise<void> {
   app.post("/dev/token", async (req) => {
-    const r = body(req.body);
-    if (!r.ok) throw invalid(r.reason);
-    return { token: await d.auth.sign(r.value.userId), userId: r.value.userId };
+    const { userId } = valid(body(req.body));
+    return { token: await d.auth.sign(userId), userId };
   });
 }
