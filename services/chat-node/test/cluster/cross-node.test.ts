@@ -3,35 +3,25 @@
  * cross; seq stays 1..N while both nodes take concurrent sends to one conversation. Then sticky
  * long-polling from one client address spreads over the nodes and works. Both adapters.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { api, eventually, mintToken, stopAll } from "@chat/test-kit";
+import { api, eventually, mintToken } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
-import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
+import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
 
 for (const adapter of ["classic", "sharded"] as const) {
   describe(`two nodes behind nginx (${adapter} adapter)`, () => {
-    let cluster: Cluster;
-    const members: Member[] = [];
-    before(async () => {
-      cluster = await startCluster({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
-    });
-    after(async () => {
-      for (const m of members) m.close();
-      await cluster?.stop();
-      await stopAll();
-    });
+    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
 
     test("messages, typing and presence cross nodes; concurrent sends keep seq 1..N", async () => {
-      const conv = await createConversation(cluster.url, "alice", ["alice", "bob"]);
-      const alice = await Member.connect(cluster.url, "alice", conv, { cookie: await cookieFor(cluster.url, "node-1") });
-      members.push(alice);
-      const bob = await Member.connect(cluster.url, "bob", conv, { cookie: await cookieFor(cluster.url, "node-2") });
-      members.push(bob);
+      const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      fx.members.push(alice);
+      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
+      fx.members.push(bob);
 
       await eventually(() => alice.presence.some((p) => p.userId === "bob" && p.online && p.conversationId === conv), 5000, "alice to see bob online");
-      const online = await api(cluster.url, await mintToken("alice")).get<{ online: string[] }>(`/conversations/${conv}/presence`);
+      const online = await api(fx.cluster.url, await mintToken("alice")).get<{ online: string[] }>(`/conversations/${conv}/presence`);
       assert.equal(online.status, 200);
       assert.deepEqual(online.body.online, ["alice", "bob"], "presence lists both users, whichever node answers");
 
@@ -62,7 +52,7 @@ for (const adapter of ["classic", "sharded"] as const) {
       await eventually(() => alice.contiguous() === 201 && bob.contiguous() === 201, 10_000, "both to hold 201 messages");
       assertExactlyOnce(alice, acked, 201);
       assertExactlyOnce(bob, acked, 201);
-      assertHistory(await history(cluster.url, "bob", conv), acked);
+      assertHistory(await history(fx.cluster.url, "bob", conv), acked);
 
       // Bob's last socket leaves: alice, on the other node, sees him offline.
       bob.close();
@@ -70,20 +60,20 @@ for (const adapter of ["classic", "sharded"] as const) {
     });
 
     test("long-polling is sticky through nginx and spreads over both nodes from one address", async () => {
-      const conv = await createConversation(cluster.url, "poller-0", Array.from({ length: 12 }, (_, i) => `poller-${i}`));
+      const conv = await createConversation(fx.cluster.url, "poller-0", Array.from({ length: 12 }, (_, i) => `poller-${i}`));
       const pollers: Member[] = [];
       for (let i = 0; i < 12; i++) {
         // No upgrade: every packet is a separate HTTP request that must reach the session's node.
-        const m = await Member.connect(cluster.url, `poller-${i}`, conv, { transports: ["polling"], reconnection: false });
+        const m = await Member.connect(fx.cluster.url, `poller-${i}`, conv, { transports: ["polling"], reconnection: false });
         pollers.push(m);
-        members.push(m);
+        fx.members.push(m);
       }
       const ack = (await pollers[0]!.socket.timeout(5000).emitWithAck("sendMessage", { conversationId: conv, message: "to all pollers" })) as SendAck;
       assert.ok(ack.ok);
       await eventually(() => pollers.every((p) => p.bySeq.has(1)), 10_000, "every poller to receive the message");
       assert.ok(pollers.every((p) => p.connects === 1), "no poller lost its session");
       const perNode = await Promise.all(
-        cluster.nodes.map(async (n) => {
+        fx.cluster.nodes.map(async (n) => {
           const text = await (await fetch(`${n.url}/metrics`)).text();
           return Number(/^chat_connected_sockets\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? "0");
         }),

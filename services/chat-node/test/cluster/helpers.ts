@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
 import type { JoinAck, MessageData, PresenceEvent, SendAck, TypingEvent } from "@chat/protocol";
-import { api, mintToken, type ChatSocket } from "@chat/test-kit";
+import { after, before } from "node:test";
+import { api, mintToken, stopAll, type ChatSocket } from "@chat/test-kit";
+import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
 
 export const CLUSTER_ENV = {
   JWT_SECRET: "test-secret-0123456789abcdef",
@@ -223,4 +225,28 @@ export function assertHistory(all: MessageData[], acked: MessageData[]): void {
   for (const a of acked) assert.equal(all[a.seq - 1]?.id, a.id, `acknowledged seq ${a.seq} is in history`);
   const cmids = all.filter((m) => m.clientMessageId).map((m) => `${m.senderId}/${m.clientMessageId}`);
   assert.equal(new Set(cmids).size, cmids.length, "no clientMessageId stored twice");
+}
+
+/**
+ * A cluster for one describe(): started before its tests; after them, its members are closed and
+ * every process is stopped. Tests read `fx.cluster` and push the members they open to `fx.members`.
+ */
+export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): { readonly cluster: Cluster; members: Member[] } {
+  let cluster: Cluster | undefined;
+  const members: Member[] = [];
+  before(async () => {
+    cluster = await startCluster(opts);
+  });
+  after(async () => {
+    for (const m of members) m.close();
+    await cluster?.stop();
+    await stopAll();
+  });
+  return {
+    get cluster() {
+      if (!cluster) throw new Error("the cluster is not started yet");
+      return cluster;
+    },
+    members,
+  };
 }

@@ -4,12 +4,11 @@
  * client on the other node recovers the gap through `seq`. And a node whose REDIS_URL points nowhere
  * starts, serves /healthz, fails readiness naming Redis and keeps running.
  */
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { MessageData, SendAck } from "@chat/protocol";
 import { eventually, freePort, startNode, stopAll } from "@chat/test-kit";
-import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
-import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
+import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
 
 async function readyz(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`${url}/readyz`);
@@ -24,27 +23,18 @@ async function send(m: Member, text: string, clientMessageId: string): Promise<M
 
 for (const adapter of ["classic", "sharded"] as const) {
   describe(`Redis stops and comes back (${adapter} adapter)`, () => {
-    let cluster: Cluster;
-    const members: Member[] = [];
-    before(async () => {
-      cluster = await startCluster({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
-    });
-    after(async () => {
-      for (const m of members) m.close();
-      await cluster?.stop();
-      await stopAll();
-    });
+    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
 
     test("sends are stored while it is down, readiness names it, delivery and the gap recover", async () => {
-      const conv = await createConversation(cluster.url, "alice", ["alice", "bob"]);
-      const alice = await Member.connect(cluster.url, "alice", conv, { cookie: await cookieFor(cluster.url, "node-1") });
-      const bob = await Member.connect(cluster.url, "bob", conv, { cookie: await cookieFor(cluster.url, "node-2") });
-      members.push(alice, bob);
+      const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
+      fx.members.push(alice, bob);
       const acked: MessageData[] = [await send(alice, "before", "m-0")];
       await eventually(() => bob.contiguous() === 1, 5000, "bob to receive the first message");
 
-      await cluster.redis.stop();
-      for (const node of cluster.nodes) {
+      await fx.cluster.redis.stop();
+      for (const node of fx.cluster.nodes) {
         await eventually(async () => {
           const r = await readyz(node.url);
           return r.status === 503 && /redis/i.test(r.text);
@@ -59,8 +49,8 @@ for (const adapter of ["classic", "sharded"] as const) {
       await eventually(() => alice.contiguous() === 11, 5000, "alice, on the sending node, to get every message live");
       assert.equal(bob.bySeq.size, 1, "bob received nothing across nodes while Redis was down");
 
-      await cluster.redis.start();
-      for (const node of cluster.nodes) await eventually(async () => (await readyz(node.url)).status === 200, 15_000, `${node.nodeId} ready again`);
+      await fx.cluster.redis.start();
+      for (const node of fx.cluster.nodes) await eventually(async () => (await readyz(node.url)).status === 200, 15_000, `${node.nodeId} ready again`);
       // Cross-node delivery resumes without any restart: a fresh send from node 1 reaches bob live.
       let n = 11;
       await eventually(async () => {
@@ -75,7 +65,7 @@ for (const adapter of ["classic", "sharded"] as const) {
       await eventually(() => bob.contiguous() === lastSeq && alice.contiguous() === lastSeq, 10_000, "both to hold every message");
       assertExactlyOnce(bob, acked, lastSeq);
       assertExactlyOnce(alice, acked, lastSeq);
-      assertHistory(await history(cluster.url, "bob", conv), acked);
+      assertHistory(await history(fx.cluster.url, "bob", conv), acked);
       assert.equal(bob.connects, 1, "bob never had to reconnect");
     });
   });
