@@ -29,7 +29,6 @@ export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining
 export interface Realtime {
   io: Server;
   broadcaster: Broadcaster;
-  typing: TypingTracker;
   /** A message was stored (by socket or REST): broadcast it and end its sender's typing. */
   announce(message: MessageData, sender?: Socket): void;
   /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
@@ -111,7 +110,6 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   return {
     io,
     broadcaster,
-    typing,
     announce,
     inflight: () => inflight.count,
     async drain(deadline) {
