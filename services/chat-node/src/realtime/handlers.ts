@@ -51,122 +51,148 @@ export interface HandlerDeps {
 }
 
 type Ack = (answer: object) => void;
-type Handler = (payload: unknown) => Promise<object>;
+type Handler = (socket: Socket, userId: string, payload: unknown) => Promise<object>;
 
-export function registerHandlers(socket: Socket, d: HandlerDeps): void {
-  const userId = socket.data.userId as string;
+/** What the node keeps on each socket (`socket.data`), beyond the authenticated user. */
+interface SocketState {
+  userId: string;
+  /** Conversations this socket counts as present in; made on the first join. */
+  joined?: Set<string>;
+  log?: Logger;
+}
+const stateOf = (socket: Socket) => socket.data as SocketState;
+
+/**
+ * Builds the event handling once per server and returns `attach(socket)`. The listeners are shared
+ * by every socket (Socket.IO calls them with `this` = the socket, per-socket state lives in
+ * `socket.data`), so an idle socket costs no closures of ours: memory per socket is what scales.
+ */
+export function createHandlers(d: HandlerDeps): (socket: Socket) => void {
   // Idle sockets are the common case: the child logger is made on first use only.
-  let childLog: Logger | undefined;
-  const log = () => (childLog ??= d.logger.child({ socketId: socket.id, userId }));
-  const joined = new Set<string>();
+  const log = (socket: Socket) => {
+    const st = stateOf(socket);
+    return (st.log ??= d.logger.child({ socketId: socket.id, userId: st.userId }));
+  };
 
-  const fail = (err: unknown, event: string, ack: Ack | undefined) => {
+  const fail = (socket: Socket, err: unknown, event: string, ack: Ack | undefined) => {
     const e = toAppError(err);
     d.metrics.errors.inc({ code: e.code });
-    if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) log().warn({ err: e.cause ?? e, event }, "event failed");
-    else if (d.logger.isLevelEnabled("debug")) log().debug({ code: e.code, event, reason: e.message }, "event refused");
+    if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) log(socket).warn({ err: e.cause ?? e, event }, "event failed");
+    else if (d.logger.isLevelEnabled("debug")) log(socket).debug({ code: e.code, event, reason: e.message }, "event refused");
     ack?.(toAck(e));
   };
 
-  const on = (event: ClientEvent, handler: Handler) => {
-    socket.on(event, (...args: unknown[]) => {
-      const ack = typeof args.at(-1) === "function" ? (args.pop() as Ack) : undefined;
-      if (d.isDraining()) return fail(new AppError(ErrorCode.UNAVAILABLE, "node is draining, retry after reconnecting"), event, ack);
-      const t0 = event === ClientEvent.sendMessage ? performance.now() : 0;
-      d.inflight.count++;
-      handler(args[0])
-        .then((answer) => {
-          ack?.({ ok: true, ...answer });
-          if (t0) d.metrics.sendAckSeconds.observe((performance.now() - t0) / 1000);
-        })
-        .catch((err: unknown) => fail(err, event, ack))
-        .finally(() => {
-          if (--d.inflight.count === 0) d.inflight.onIdle();
-        });
-    });
-  };
-
-  socket.onAny((event: unknown, ...args: unknown[]) => {
-    if (isClientEvent(event)) {
-      d.metrics.eventsReceived.inc({ event });
-      return;
-    }
-    d.metrics.eventsReceived.inc({ event: "unknown" });
-    const ack = args.at(-1);
-    if (typeof ack === "function") fail(invalid("unknown event"), "unknown", ack as Ack);
-  });
-
-  on(ClientEvent.joinConversation, async (payload) => {
-    const { conversationId, sinceSeq } = valid(validators.joinConversation(payload));
-    await d.service.requireMember(userId, conversationId);
-    // Join before reading the catch-up, so no message falls between the two (a message in both
-    // `missed` and a live `newMessage` is deduplicated by the client on `id`).
-    const room = roomOf(conversationId);
-    if (!socket.connected) throw new AppError(ErrorCode.UNAVAILABLE, "socket closed");
-    await socket.join(room);
-    if (!joined.has(conversationId)) {
-      joined.add(conversationId);
-      if (await d.presence.join(conversationId, userId, socket.id)) d.broadcaster.presence(conversationId, userId, true);
-    }
-    return d.service.catchUp(userId, conversationId, sinceSeq);
-  });
-
-  on(ClientEvent.leaveConversation, async (payload) => {
-    const { conversationId } = valid(validators.leaveConversation(payload));
-    await d.service.requireMember(userId, conversationId);
-    await leave(conversationId);
-    return {};
-  });
-
-  on(ClientEvent.sendMessage, async (payload) => {
-    d.limiter.check("send", userId);
-    const p = valid(validators.sendMessage(payload));
-    if (p.senderId !== undefined && p.senderId !== userId) throw forbidden("senderId is not the authenticated user");
-    const { message, duplicate } = await d.service.sendMessage(userId, p);
-    // The sender's own newMessage and this acknowledgement leave in one system call.
-    corkUntilTurnEnds(socket);
-    if (!duplicate) {
-      d.metrics.messagesStored.inc();
-      d.announce(message, socket);
-    } else d.metrics.messagesDuplicate.inc();
-    return duplicate ? { message, duplicate } : { message };
-  });
-
-  on(ClientEvent.typing, async (payload) => {
-    d.limiter.check("typing", userId);
-    const p = valid(validators.typing(payload));
-    if (p.userId !== undefined && p.userId !== userId) throw forbidden("userId is not the authenticated user");
-    await d.service.requireMember(userId, p.conversationId);
-    d.typing.start(p.conversationId, userId, socket.id);
-    return {};
-  });
-
-  on(ClientEvent.stopTyping, async (payload) => {
-    const p = valid(validators.stopTyping(payload));
-    await d.service.requireMember(userId, p.conversationId);
-    d.typing.end(p.conversationId, userId);
-    return {};
-  });
-
-  async function leave(conversationId: string): Promise<void> {
+  async function leave(socket: Socket, userId: string, conversationId: string): Promise<void> {
     await socket.leave(roomOf(conversationId));
     d.typing.endBySocket(conversationId, userId, socket.id);
-    if (joined.delete(conversationId) && (await d.presence.leave(conversationId, userId, socket.id))) {
+    if (stateOf(socket).joined?.delete(conversationId) && (await d.presence.leave(conversationId, userId, socket.id))) {
       d.broadcaster.presence(conversationId, userId, false);
     }
   }
 
-  socket.on("disconnecting", () => {
+  const handlers: Record<ClientEvent, Handler> = {
+    async joinConversation(socket, userId, payload) {
+      const { conversationId, sinceSeq } = valid(validators.joinConversation(payload));
+      await d.service.requireMember(userId, conversationId);
+      // Join before reading the catch-up, so no message falls between the two (a message in both
+      // `missed` and a live `newMessage` is deduplicated by the client on `id`).
+      const room = roomOf(conversationId);
+      if (!socket.connected) throw new AppError(ErrorCode.UNAVAILABLE, "socket closed");
+      await socket.join(room);
+      const st = stateOf(socket);
+      if (!st.joined?.has(conversationId)) {
+        (st.joined ??= new Set()).add(conversationId);
+        if (await d.presence.join(conversationId, userId, socket.id)) d.broadcaster.presence(conversationId, userId, true);
+      }
+      return d.service.catchUp(userId, conversationId, sinceSeq);
+    },
+
+    async leaveConversation(socket, userId, payload) {
+      const { conversationId } = valid(validators.leaveConversation(payload));
+      await d.service.requireMember(userId, conversationId);
+      await leave(socket, userId, conversationId);
+      return {};
+    },
+
+    async sendMessage(socket, userId, payload) {
+      d.limiter.check("send", userId);
+      const p = valid(validators.sendMessage(payload));
+      if (p.senderId !== undefined && p.senderId !== userId) throw forbidden("senderId is not the authenticated user");
+      const { message, duplicate } = await d.service.sendMessage(userId, p);
+      // The sender's own newMessage and this acknowledgement leave in one system call.
+      corkUntilTurnEnds(socket);
+      if (!duplicate) {
+        d.metrics.messagesStored.inc();
+        d.announce(message, socket);
+      } else d.metrics.messagesDuplicate.inc();
+      return duplicate ? { message, duplicate } : { message };
+    },
+
+    async typing(socket, userId, payload) {
+      d.limiter.check("typing", userId);
+      const p = valid(validators.typing(payload));
+      if (p.userId !== undefined && p.userId !== userId) throw forbidden("userId is not the authenticated user");
+      await d.service.requireMember(userId, p.conversationId);
+      d.typing.start(p.conversationId, userId, socket.id);
+      return {};
+    },
+
+    async stopTyping(_socket, userId, payload) {
+      const p = valid(validators.stopTyping(payload));
+      await d.service.requireMember(userId, p.conversationId);
+      d.typing.end(p.conversationId, userId);
+      return {};
+    },
+  };
+
+  /** Every incoming event, known or not (Socket.IO passes the acknowledgement function last). */
+  function dispatch(socket: Socket, event: unknown, args: unknown[]): void {
+    const ack = typeof args.at(-1) === "function" ? (args.pop() as Ack) : undefined;
+    if (!isClientEvent(event)) {
+      d.metrics.eventsReceived.inc({ event: "unknown" });
+      if (ack) fail(socket, invalid("unknown event"), "unknown", ack);
+      return;
+    }
+    d.metrics.eventsReceived.inc({ event });
+    if (d.isDraining()) return fail(socket, new AppError(ErrorCode.UNAVAILABLE, "node is draining, retry after reconnecting"), event, ack);
+    const t0 = event === ClientEvent.sendMessage ? performance.now() : 0;
+    d.inflight.count++;
+    handlers[event](socket, stateOf(socket).userId, args[0])
+      .then((answer) => {
+        ack?.({ ok: true, ...answer });
+        if (t0) d.metrics.sendAckSeconds.observe((performance.now() - t0) / 1000);
+      })
+      .catch((err: unknown) => fail(socket, err, event, ack))
+      .finally(() => {
+        if (--d.inflight.count === 0) d.inflight.onIdle();
+      });
+  }
+
+  function disconnecting(socket: Socket): void {
+    const { userId, joined } = stateOf(socket);
     for (const room of socket.rooms) {
       const conversationId = conversationOfRoom(room);
       if (conversationId) d.typing.endBySocket(conversationId, userId, socket.id);
     }
+    if (!joined) return;
     for (const conversationId of [...joined]) {
       joined.delete(conversationId);
       d.presence
         .leave(conversationId, userId, socket.id)
         .then((offline) => offline && d.broadcaster.presence(conversationId, userId, false))
-        .catch((err: unknown) => log().warn({ err }, "presence leave failed"));
+        .catch((err: unknown) => log(socket).warn({ err }, "presence leave failed"));
     }
-  });
+  }
+
+  // Socket.IO calls listeners with `this` = the socket.
+  function onEvent(this: Socket, event: unknown, ...args: unknown[]): void {
+    dispatch(this, event, args);
+  }
+  function onDisconnecting(this: Socket): void {
+    disconnecting(this);
+  }
+  return (socket) => {
+    socket.onAny(onEvent);
+    socket.on("disconnecting", onDisconnecting);
+  };
 }

@@ -2,14 +2,14 @@
  * Socket.IO on the node's HTTP server: the handshake (authentication, connection cap), connection
  * accounting, and draining. `io.use()` does authentication and admission only.
  */
-import type { Server as HttpServer } from "node:http";
+import { ServerResponse, type IncomingMessage, type Server as HttpServer } from "node:http";
 import { Server, type Socket } from "socket.io";
 import { ConnectError, type MessageData } from "@chat/protocol";
 import type { Config } from "../config.ts";
 import type { Authenticator } from "../auth.ts";
 import type { Broker } from "../cluster/types.ts";
 import { disconnectReasonLabel } from "../metrics.ts";
-import { registerHandlers, type HandlerDeps } from "./handlers.ts";
+import { createHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { TypingTracker } from "./typing.ts";
@@ -18,6 +18,25 @@ export const SOCKET_PATH = "/socket.io/";
 
 function refusal(code: string, message: string): Error {
   return Object.assign(new Error(code), { data: { code, message } });
+}
+
+/**
+ * Engine.IO answers a WebSocket upgrade through a stand-in response object that a `close` listener
+ * on the TCP socket keeps for the whole connection, and that object keeps the upgrade request (its
+ * headers, URL, parser leftovers: about 2 KB a socket). Engine.IO reads it only until it calls
+ * `writeHead()` and hands the request to ws; from then on the reference is let go.
+ */
+function releaseUpgradeRequest(_req: IncomingMessage, res: unknown, next: (err?: unknown) => void): void {
+  if (!(res instanceof ServerResponse) && typeof res === "object" && res !== null && "req" in res) {
+    (res as unknown as { writeHead: unknown }).writeHead = writeHeadThenRelease;
+  }
+  next();
+}
+function writeHeadThenRelease(this: { req: unknown }, ...args: unknown[]): unknown {
+  const proto = Object.getPrototypeOf(this) as { writeHead?: (...a: unknown[]) => unknown };
+  const out = proto.writeHead?.apply(this, args);
+  this.req = null;
+  return out;
 }
 
 export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining" | "broadcaster" | "typing" | "announce"> {
@@ -85,7 +104,16 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     if (event === "newMessage") metrics.countFanout(1);
   };
 
+  const attachHandlers = createHandlers({ ...deps, broadcaster, typing, announce, inflight, isDraining: () => draining });
   const debug = deps.logger.isLevelEnabled("debug");
+  // Shared by every socket (`this` is the socket): an idle socket carries no closures of ours.
+  function onDisconnect(this: Socket, reason: string): void {
+    connected--;
+    if (debug) deps.logger.debug({ socketId: this.id, userId: this.data.userId, reason }, "socket disconnected");
+    metrics.connectedSockets.set(connected);
+    metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
+  }
+  io.engine.use(releaseUpgradeRequest);
   io.on("connection", (socket: Socket) => {
     connected++;
     if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, transport: socket.conn.transport.name }, "socket connected");
@@ -98,13 +126,9 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     (socket.conn as unknown as { request: unknown }).request = null;
     socket.handshake.headers = {};
     socket.handshake.auth = {};
-    registerHandlers(socket, { ...deps, broadcaster, typing, announce, inflight, isDraining: () => draining });
-    socket.on("disconnect", (reason) => {
-      connected--;
-      if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, reason }, "socket disconnected");
-      metrics.connectedSockets.set(connected);
-      metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
-    });
+    socket.handshake.query = {};
+    attachHandlers(socket);
+    socket.on("disconnect", onDisconnect);
   });
 
   return {
