@@ -2,6 +2,7 @@
  * `pnpm bench [-- --quick] [--systems chat,cluster,seed,raw|none] [--profile [chat,seed]] [--profile-rate n]`
  *   other knobs: --users --rooms --step-seconds --rates 250,500,... --idle n --workers n --half-rounds n --out dir
  *   --chat-env KEY=V,...  extra environment for the project's nodes (e.g. SQLITE_SYNCHRONOUS=NORMAL)
+ *   --peer-env KEY=V,...  extra environment for the seed reference and the raw floor
  *
  * One run, one load shape, four systems side by side:
  *   chat     the project as one node (embedded SQLite store, every message durably stored first)
@@ -49,13 +50,18 @@ const ladder = (args.get("rates") ?? (quick ? "500,1000,2000,3000,4000,5000,6000
   .split(",")
   .map(Number);
 /** `--chat-env SQLITE_SYNCHRONOUS=NORMAL,STORE_BATCH_MAX=256`: extra environment for the project's nodes. */
-const chatEnv: Record<string, string> = Object.fromEntries(
-  (args.get("chat-env") ?? "").split(",").filter(Boolean).map((kv) => {
-    const at = kv.indexOf("=");
-    if (at < 1) throw new Error(`--chat-env takes KEY=VALUE pairs, got ${kv}`);
-    return [kv.slice(0, at), kv.slice(at + 1)];
-  }),
-);
+const envArg = (name: string): Record<string, string> =>
+  Object.fromEntries(
+    (args.get(name) ?? "").split(",").filter(Boolean).map((kv) => {
+      const at = kv.indexOf("=");
+      if (at < 1) throw new Error(`--${name} takes KEY=VALUE pairs, got ${kv}`);
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+  );
+const chatEnv = envArg("chat-env");
+/** `--peer-env NODE_OPTIONS=...`: extra environment for the seed reference and the raw floor (fairness checks). */
+const peerEnv = envArg("peer-env");
+const envOf = (kind: SystemKind) => (targetOf(kind) === "chat" ? chatEnv : peerEnv);
 const systems = (args.get("systems") ?? SYSTEMS.join(",")).split(",").filter((x) => x && x !== "none") as SystemKind[];
 for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}`);
 
@@ -63,7 +69,7 @@ const passes = (s: StepResult) => s.deliveryRatio === 1 && s.errors === 0 && s.l
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 async function withSystem<T>(kind: SystemKind, fn: (r: Running) => Promise<T>, execArgv?: string[]): Promise<T> {
-  const r = await launch(kind, { execArgv, env: targetOf(kind) === "chat" ? chatEnv : {} });
+  const r = await launch(kind, { execArgv, env: envOf(kind) });
   try {
     return await fn(r);
   } finally {
@@ -150,7 +156,7 @@ async function latencyAt(kinds: SystemKind[], rate: number, rounds: number): Pro
   const running: { kind: SystemKind; r: Running; session: LoadSession; p99s: number[]; ratios: number[] }[] = [];
   try {
     for (const kind of kinds) {
-      const r = await launch(kind, { env: targetOf(kind) === "chat" ? chatEnv : {} });
+      const r = await launch(kind, { env: envOf(kind) });
       running.push({ kind, r, session: undefined as unknown as LoadSession, p99s: [], ratios: [] });
       const { session } = await openSession(kind, r, cfg.users, cfg.rooms);
       const last = running[running.length - 1];
@@ -254,7 +260,9 @@ async function main(): Promise<void> {
   const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
   fs.mkdirSync(outDir, { recursive: true });
   const result: BenchResult = { at: new Date().toISOString(), machine: machine(), config: { ...cfg, ladder, quick }, systems: [], idle: [], notes: [] };
-  if (Object.keys(chatEnv).length > 0) result.notes.push(`the project's nodes ran with ${Object.entries(chatEnv).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  const envNote = (e: Record<string, string>) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(" ");
+  if (Object.keys(chatEnv).length > 0) result.notes.push(`the project's nodes ran with ${envNote(chatEnv)}`);
+  if (Object.keys(peerEnv).length > 0) result.notes.push(`the seed reference and the raw floor ran with ${envNote(peerEnv)}`);
   for (const kind of systems) {
     if (kind === "cluster" && !clusterAvailable()) {
       result.notes.push("cluster: not run, infra/cluster/cluster.ts is not in this checkout yet");
