@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { NODE_MAIN, REPO_ROOT, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
+import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
 
 export interface ClusterOptions {
   nodes?: number;
@@ -251,7 +251,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         },
         async restart() {
           if (proc && proc.proc.exitCode === null && proc.proc.signalCode === null) await proc.stop("SIGTERM");
-          proc = startProcess(process.execPath, [NODE_MAIN], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
+          proc = startProcess(process.execPath, [NODE_MAIN], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, NODE_OPTIONS: chatNodeOptions(env.NODE_OPTIONS) } });
           mirror(proc, logDir, nodeId);
           await waitListening(proc, `http://127.0.0.1:${p}/healthz`, nodeId);
           node.pid = proc.pid;

@@ -7,7 +7,7 @@
 import path from "node:path";
 import fs from "node:fs";
 import { pathToFileURL } from "node:url";
-import { NODE_MAIN, REPO_ROOT, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
+import { CHAT_NODE_OPTIONS, NODE_MAIN, REPO_ROOT, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
 
 export type SystemKind = "chat" | "cluster" | "seed" | "raw";
 
@@ -64,6 +64,8 @@ export function chatNodeEnv(port: number): Record<string, string> {
     RATE_LIMIT_DISABLED: "1",
     LOG_LEVEL: "warn",
     NODE_ENV: "production",
+    // The project's V8 options, as every launcher gives them; `--chat-env NODE_OPTIONS=...` replaces them.
+    NODE_OPTIONS: CHAT_NODE_OPTIONS,
   };
 }
 

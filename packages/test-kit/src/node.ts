@@ -1,4 +1,4 @@
-import { NODE_MAIN, TEST_SECRET, freePort, startProcess, tempDir, waitForOutput, type Proc } from "./processes.ts";
+import { NODE_MAIN, TEST_SECRET, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "./processes.ts";
 
 export interface NodeHandle extends Proc {
   url: string;
@@ -25,7 +25,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<NodeH
     PORT: String(port),
     DATA_DIR: dataDir,
   };
-  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...full };
+  const childEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...full, NODE_OPTIONS: chatNodeOptions(full.NODE_OPTIONS) };
   const p = startProcess(process.execPath, [NODE_MAIN], { env: childEnv });
   await waitForOutput(p, (o) => o.includes('"msg":"listening"'), 30_000, "the node to listen");
   return Object.assign(p, { url: `http://127.0.0.1:${port}`, port, dataDir, env: full });

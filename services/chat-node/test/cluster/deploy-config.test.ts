@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parse } from "yaml";
-import { REPO_ROOT, tempDir } from "@chat/test-kit";
+import { CHAT_NODE_OPTIONS, REPO_ROOT, tempDir } from "@chat/test-kit";
 import { CONFIG_VARIABLES } from "../../src/config.ts";
 import { renderNginx } from "../../../../infra/cluster/cluster.ts";
 
@@ -55,6 +55,17 @@ test("compose: chat is scalable, healthchecked, and every service waits on healt
   assert.equal(compose.services.nginx!.depends_on?.chat?.condition, "service_healthy");
   assert.ok(compose.services.prometheus!.command!.includes("--web.enable-remote-write-receiver"));
   assert.ok(compose.services.k6!.profiles!.includes("load"), "k6 only under the load profile");
+});
+
+test("every way of starting a node gives it the project's V8 options", () => {
+  const read = (f: string) => fs.readFileSync(path.join(REPO_ROOT, f), "utf8");
+  const dockerfile = read("services/chat-node/Dockerfile");
+  assert.match(dockerfile, new RegExp(`^ENV .*NODE_OPTIONS="${CHAT_NODE_OPTIONS}"`, "m"), "the image sets NODE_OPTIONS");
+  // The start scripts put the project's options first, so that a NODE_OPTIONS the user exports wins.
+  for (const manifest of ["package.json", "services/chat-node/package.json"]) {
+    const start = (JSON.parse(read(manifest)) as { scripts: Record<string, string> }).scripts.start!;
+    assert.ok(start.includes(`NODE_OPTIONS="${CHAT_NODE_OPTIONS} $NODE_OPTIONS" node `), `${manifest} start: ${start}`);
+  }
 });
 
 test("compose mounts only files the repository has", () => {
