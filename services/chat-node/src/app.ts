@@ -23,6 +23,7 @@ import type { Broker } from "./cluster/types.ts";
 import { ChatService } from "./use-cases/chat-service.ts";
 import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
 import { installErrorHandling } from "./http/error-handler.ts";
+import { installRequestMetrics } from "./http/request-metrics.ts";
 import { conversationRoutes } from "./http/conversations.ts";
 import { opsRoutes } from "./http/ops.ts";
 import { devRoutes } from "./http/dev.ts";
@@ -87,6 +88,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   let draining = false;
 
   installErrorHandling(fastify, metrics);
+  installRequestMetrics(fastify, metrics);
   // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
   if (logger.isLevelEnabled("debug")) {
     fastify.addHook("onResponse", async (req, reply) => {

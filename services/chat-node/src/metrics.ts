@@ -1,7 +1,7 @@
 /**
  * The node's Prometheus metrics, on a registry the app owns (never prom-client's global one).
- * Every label is a closed set: event names, error codes, reasons. No label carries a user,
- * conversation or socket id. The README's metrics table lists these names.
+ * Every label is a closed set: event names, error codes, reasons, route patterns. No label carries
+ * a user, conversation or socket id. docs/observability.md's metrics table lists these names.
  */
 import client from "prom-client";
 import { CLIENT_EVENTS, ERROR_CODES } from "@chat/protocol";
@@ -21,6 +21,14 @@ export const RATE_SCOPES = ["send", "typing", "rest_write", "rest_read"] as cons
 export type RateScope = (typeof RATE_SCOPES)[number];
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** HTTP status codes folded into classes: the label set stays closed whatever a route answers. */
+export const STATUS_CLASSES = ["2xx", "3xx", "4xx", "5xx"] as const;
+export function statusClassLabel(status: number): (typeof STATUS_CLASSES)[number] {
+  return status >= 500 ? "5xx" : status >= 400 ? "4xx" : status >= 300 ? "3xx" : "2xx";
+}
+/** The `route` label of a request that matched no route (any method, any path). */
+export const UNMATCHED_ROUTE = { method: "*", route: "unmatched" } as const;
 
 /** Latency buckets from 0.1 ms to 10 s. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -76,6 +84,19 @@ export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
     }),
     storeUp: new client.Gauge({ name: "chat_store_up", help: "1 when the last store operation or ping succeeded", registers: [registry] }),
     draining: new client.Gauge({ name: "chat_draining", help: "1 once SIGTERM started draining this node", registers: [registry] }),
+    httpRequests: new client.Counter({
+      name: "chat_http_requests_total", help: "REST requests answered, by route pattern, method and status class",
+      labelNames: ["method", "route", "status"] as const, registers: [registry],
+    }),
+    httpRequestSeconds: new client.Histogram({
+      name: "chat_http_request_duration_seconds", help: "REST request duration, from the request received to the response sent",
+      labelNames: ["method", "route"] as const, buckets: LATENCY_BUCKETS, registers: [registry],
+    }),
+    /** Creates a route's series at zero, so that dashboards see them before the first request. */
+    declareRoute(method: string, route: string): void {
+      for (const status of STATUS_CLASSES) m.httpRequests.inc({ method, route, status }, 0);
+      m.httpRequestSeconds.zero({ method, route });
+    },
     /** Hot-path fan-out counting, folded into chat_fanout_deliveries_total on scrape. */
     countFanout(n: number): void {
       pendingFanout += n;
@@ -90,6 +111,7 @@ export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
   for (const s of RATE_SCOPES) m.rateLimited.inc({ scope: s }, 0);
   for (const s of ["start", "stop"]) m.typingBroadcasts.inc({ state: s }, 0);
   for (const s of ["online", "offline"]) m.presenceChanges.inc({ state: s }, 0);
+  m.declareRoute(UNMATCHED_ROUTE.method, UNMATCHED_ROUTE.route);
   m.storeUp.set(1);
   m.draining.set(0);
   return m;
