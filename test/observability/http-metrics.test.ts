@@ -40,10 +40,10 @@ test("every route's series exist at zero before its first request", () => {
 });
 
 test("requests count under their route pattern and status class, and are timed", async () => {
-  const s = await eventually(async () => {
+  const s = (await eventually(async () => {
     const samples = (await scrape(node.url)).samples;
     return count(samples, { route: "unmatched" }) >= 1 ? samples : null;
-  }, 5000, "the last request to be counted");
+  }, 5000, "the last request to be counted")) as Sample[];
   assert.equal(count(s, { method: "POST", route: "/conversations", status: "2xx" }), 1);
   assert.equal(count(s, { method: "GET", route: "/conversations/:id/messages", status: "2xx" }), 1);
   assert.equal(count(s, { method: "GET", route: "/conversations/:id/messages", status: "4xx" }), 1, "the non-member's 403");
