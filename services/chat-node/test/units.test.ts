@@ -72,31 +72,6 @@ describe("group commit on the SQLite store", () => {
     await store.close();
   });
 
-  it("hands the next batch to the store before answering the one that returned", async () => {
-    const store = new SqliteStore({ dataDir: tempDir() });
-    await store.init();
-    await store.createConversation({ id: "a", title: "", members: ["u"], createdAt: new Date().toISOString() });
-    // The real store, slowed down so that sends pile up behind the first commit.
-    const started: number[] = [];
-    const slow = Object.assign(Object.create(store) as SqliteStore, {
-      appendBatch: async (batch: readonly NewMessage[]) => {
-        started.push(batch.length);
-        await new Promise((r) => setTimeout(r, 30));
-        return store.appendBatch(batch);
-      },
-    });
-    const gc = new GroupCommitter(slow, { batchMax: 64, queueMax: 100 });
-    const first = gc.append(msg("a", 0)).then((r) => ({ seq: r.message.seq, batchesStartedWhenAnswered: started.length }));
-    await new Promise((r) => setImmediate(r));
-    const rest = Array.from({ length: 5 }, (_, i) => gc.append(msg("a", i + 1)));
-    const answered = await first;
-    assert.deepEqual(answered, { seq: 1, batchesStartedWhenAnswered: 2 }, "the second batch was already committing");
-    assert.deepEqual((await Promise.all(rest)).map((r) => r.message.seq), [2, 3, 4, 5, 6]);
-    assert.deepEqual(started, [1, 5]);
-    await gc.close();
-    await store.close();
-  });
-
   it("bounds its queue: past queueMax a send fails at once with StoreUnavailableError", async () => {
     const store = new SqliteStore({ dataDir: tempDir() });
     await store.init();

@@ -1,7 +1,7 @@
 /**
  * Group commit in front of any MessageStore. Sends queue here; when no commit is running the queue
  * is flushed on the next turn of the event loop, and while one runs, arrivals gather for the next
- * batch (at most `batchMax`), which goes to the store as soon as the running one returns. Under light load a send waits for nothing; under heavy load one
+ * batch (at most `batchMax`). Under light load a send waits for nothing; under heavy load one
  * transaction (one fsync, one insertMany) carries many sends. `waitMs > 0` additionally holds the
  * first message of a batch that long to gather more.
  *
@@ -74,32 +74,20 @@ export class GroupCommitter {
     const m = this.opts.metrics;
     m?.storeQueueDepth.set(this.queue.length);
     const t0 = performance.now();
-    let results: AppendResult[] | undefined;
-    let failure: unknown;
     try {
-      results = await this.store.appendBatch(batch.map((p) => p.msg));
+      const results = await this.store.appendBatch(batch.map((p) => p.msg));
       m?.storeCommitSeconds.observe((performance.now() - t0) / 1000);
       m?.storeBatchSize.observe(batch.length);
       m?.storeUp.set(1);
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
     } catch (err) {
-      failure = err;
       if (err instanceof StoreUnavailableError) m?.storeUp.set(0);
+      for (const p of batch) p.reject(err);
+    } finally {
+      this.committing = false;
+      if (this.queue.length > 0) this.schedule();
+      else this.settleIdle();
     }
-    this.committing = false;
-    // The next batch goes to the store before this one is answered: the store commits it while
-    // this thread broadcasts this one, instead of idling until the broadcasts are done. Answers
-    // keep their order: this batch's continuations are microtasks, which all run before the next
-    // batch's result can arrive.
-    if (this.queue.length > 0) this.next();
-    if (results) for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-    else for (const p of batch) p.reject(failure);
-    this.settleIdle();
-  }
-
-  /** Starts the next commit now, or after `waitMs` when batches are meant to gather. */
-  private next(): void {
-    if (this.opts.waitMs && this.opts.waitMs > 0) this.schedule();
-    else void this.commit();
   }
 
   private settleIdle(): void {
