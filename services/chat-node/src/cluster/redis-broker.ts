@@ -21,6 +21,7 @@ import type { Metrics } from "../metrics.ts";
 import type { Broker, OfflineListener } from "./types.ts";
 import { createClient, isReady, neverReject, parseRedisUrl, shutdownClient, type RedisClient } from "./redis-connection.ts";
 import { RedisPresence } from "./redis-presence.ts";
+import { RedisTyping } from "./redis-typing.ts";
 
 export interface BrokerLogger {
   info(obj: object, msg?: string): void;
@@ -40,6 +41,7 @@ export class RedisBroker implements Broker {
   readonly kind = "redis" as const;
   readonly adapter: ServerOptions["adapter"];
   readonly presence: RedisPresence;
+  readonly typing: RedisTyping;
   private readonly clients: Record<"pub" | "sub" | "cmd", RedisClient>;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastError = "not connected yet";
@@ -75,6 +77,13 @@ export class RedisBroker implements Broker {
     this.presence = new RedisPresence(this.clients.cmd, {
       prefix: config.redisKeyPrefix,
       ttlMs: config.presenceTtlMs,
+      onError: (op, err) => this.fail(op, err),
+    });
+    // A claim lives two typing windows and is refreshed after two thirds of one: it outlives the window it stands for.
+    this.typing = new RedisTyping(this.clients.cmd, {
+      prefix: config.redisKeyPrefix,
+      nodeId: config.nodeId,
+      ttlMs: config.typingTimeoutMs * 2,
       onError: (op, err) => this.fail(op, err),
     });
   }

@@ -14,6 +14,30 @@ export interface PresenceTracker {
   online(conversationId: string): Promise<string[]>;
 }
 
+/** What a node's typing end found, cluster-wide. */
+export interface TypingEnd {
+  /** True when no node has the user typing any more: broadcast `isTyping: false`. */
+  ended: boolean;
+  /** When another node's claim is still live: ask again (`recheck`) after this many ms. */
+  recheckInMs?: number;
+}
+
+/**
+ * Which typing transitions are cluster-wide ones, when one user types in one conversation from
+ * sockets on several nodes. Called only on a node's own transitions (and a periodic refresh), never
+ * per keystroke.
+ */
+export interface TypingArbiter {
+  /** Refresh a live claim (`begin` again) once it is this old. */
+  readonly refreshAfterMs: number;
+  /** This node sees the user start typing; true when no other node does (broadcast `true`). */
+  begin(conversationId: string, userId: string): Promise<boolean>;
+  /** This node sees the user stop typing. */
+  end(conversationId: string, userId: string): Promise<TypingEnd>;
+  /** Removes claims that lapsed (a node that died mid-typing); `ended` when that emptied the set. */
+  recheck(conversationId: string, userId: string): Promise<TypingEnd>;
+}
+
 /** Called when a user goes offline without a leave seen by this node (a dead peer's sockets expiring). */
 export type OfflineListener = (conversationId: string, userId: string) => void;
 
@@ -22,6 +46,8 @@ export interface Broker {
   /** The Socket.IO adapter (factory) to install; undefined means Socket.IO's in-memory adapter. */
   readonly adapter: ServerOptions["adapter"] | undefined;
   readonly presence: PresenceTracker;
+  /** Undefined on a single node: its own transitions are the cluster's. */
+  readonly typing?: TypingArbiter;
   /** Resolves when the broker answers; rejects naming what failed (readiness). */
   ping(): Promise<void>;
   /** Starts background work (heartbeats, sweeps) once the node serves. */

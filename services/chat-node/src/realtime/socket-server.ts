@@ -67,7 +67,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     ...(deps.broker.adapter ? { adapter: deps.broker.adapter } : {}),
   });
   const broadcaster = new Broadcaster(io, metrics);
-  const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except));
+  const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except), deps.broker.typing);
   const announce = (message: MessageData, sender?: Socket) => {
     broadcaster.newMessage(message, sender);
     typing.end(message.conversationId, message.senderId);

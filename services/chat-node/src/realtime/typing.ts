@@ -3,7 +3,14 @@
  * `typing` within the window only `refresh()`es that timer: no re-broadcast, no new timer. The
  * transitions are the only broadcasts: `true` on the first, `false` once, on expiry or on an
  * explicit end (send, stopTyping, leave, disconnect).
+ *
+ * In a cluster a TypingArbiter (Redis) decides which of this node's transitions are the
+ * cluster's: a user typing from sockets on two nodes broadcasts one `true`, and one `false` after
+ * both stopped. A node that saw its end while another node's claim was live asks again when that
+ * claim would lapse, so that a node dying mid-typing still ends in one `false`.
  */
+import type { TypingArbiter, TypingEnd } from "../cluster/types.ts";
+
 export type TypingEmit = (conversationId: string, userId: string, isTyping: boolean, exceptSocketId: string) => void;
 
 interface Entry {
@@ -11,6 +18,8 @@ interface Entry {
   userId: string;
   socketId: string;
   timer: NodeJS.Timeout;
+  /** When the arbiter last heard of this window (begin or refresh). */
+  claimedAt: number;
 }
 
 const key = (conversationId: string, userId: string) => `${conversationId}\u0000${userId}`;
@@ -19,18 +28,29 @@ export class TypingTracker {
   private readonly entries = new Map<string, Entry>();
   private readonly timeoutMs: number;
   private readonly emit: TypingEmit;
+  private readonly arbiter: TypingArbiter | undefined;
+  /** Pending re-asks for ends that found another node's claim live. */
+  private readonly rechecks = new Map<string, NodeJS.Timeout>();
+  private closed = false;
 
-  constructor(timeoutMs: number, emit: TypingEmit) {
+  constructor(timeoutMs: number, emit: TypingEmit, arbiter?: TypingArbiter) {
     this.timeoutMs = timeoutMs;
     this.emit = emit;
+    this.arbiter = arbiter;
   }
 
-  /** Starts or extends typing; true when this was a transition (broadcast `isTyping: true`). */
+  /** Starts or extends typing; true when this was this node's transition. */
   start(conversationId: string, userId: string, socketId: string): boolean {
     const k = key(conversationId, userId);
     const existing = this.entries.get(k);
+    const a = this.arbiter;
     if (existing) {
       existing.timer.refresh();
+      const now = Date.now();
+      if (a && now - existing.claimedAt >= a.refreshAfterMs) {
+        existing.claimedAt = now;
+        void a.begin(conversationId, userId);
+      }
       return false;
     }
     const entry: Entry = {
@@ -38,22 +58,40 @@ export class TypingTracker {
       userId,
       socketId,
       timer: setTimeout(() => this.end(conversationId, userId), this.timeoutMs),
+      claimedAt: Date.now(),
     };
     entry.timer.unref();
     this.entries.set(k, entry);
-    this.emit(conversationId, userId, true, socketId);
+    if (!a) this.emit(conversationId, userId, true, socketId);
+    else void a.begin(conversationId, userId).then((first) => first && !this.closed && this.emit(conversationId, userId, true, socketId));
     return true;
   }
 
-  /** Ends typing now; true when the user was typing (broadcast `isTyping: false`). */
+  /** Ends typing now; true when the user was typing here. */
   end(conversationId: string, userId: string): boolean {
     const k = key(conversationId, userId);
     const entry = this.entries.get(k);
     if (!entry) return false;
     clearTimeout(entry.timer);
     this.entries.delete(k);
-    this.emit(conversationId, userId, false, entry.socketId);
+    if (!this.arbiter) this.emit(conversationId, userId, false, entry.socketId);
+    else void this.arbiter.end(conversationId, userId).then((r) => this.settled(conversationId, userId, entry.socketId, r));
     return true;
+  }
+
+  private settled(conversationId: string, userId: string, socketId: string, r: TypingEnd): void {
+    if (this.closed) return;
+    if (r.ended) return this.emit(conversationId, userId, false, socketId);
+    const a = this.arbiter;
+    if (!a || r.recheckInMs === undefined) return;
+    const k = key(conversationId, userId);
+    clearTimeout(this.rechecks.get(k));
+    const timer = setTimeout(() => {
+      this.rechecks.delete(k);
+      void a.recheck(conversationId, userId).then((again) => this.settled(conversationId, userId, socketId, again));
+    }, r.recheckInMs + 20);
+    timer.unref();
+    this.rechecks.set(k, timer);
   }
 
   /** Ends the typing that `socketId` started in the conversation (leave). */
@@ -68,7 +106,10 @@ export class TypingTracker {
   }
 
   close(): void {
+    this.closed = true;
     for (const e of this.entries.values()) clearTimeout(e.timer);
     this.entries.clear();
+    for (const t of this.rechecks.values()) clearTimeout(t);
+    this.rechecks.clear();
   }
 }

@@ -59,6 +59,35 @@ for (const adapter of ["classic", "sharded"] as const) {
       await eventually(() => alice.presence.some((p) => p.userId === "bob" && !p.online), 5000, "alice to see bob offline");
     });
 
+    test("one user typing from tabs on both nodes: one true, and one false after the last tab stops", async () => {
+      const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      fx.members.push(alice);
+      const tab1 = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      fx.members.push(tab1);
+      const tab2 = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
+      fx.members.push(tab2);
+      const seen = () => alice.typing.filter((t) => t.userId === "bob").map((t) => t.isTyping);
+      const emit = (m: Member, event: "typing" | "stopTyping") => m.socket.timeout(3000).emitWithAck(event, { conversationId: conv });
+
+      // Explicit ends: the first tab's stop is not the user's, the second's is.
+      await emit(tab1, "typing");
+      await emit(tab2, "typing");
+      await eventually(() => seen().length === 1, 5000, "alice to see bob typing");
+      await emit(tab1, "stopTyping");
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(seen(), [true], "bob still types in his other tab");
+      await emit(tab2, "stopTyping");
+      await eventually(() => seen().length === 2, 5000, "alice to see bob stop typing");
+
+      // Windows that lapse (TYPING_TIMEOUT_MS 400 ms) on both nodes: again one true, one false.
+      await emit(tab2, "typing");
+      await emit(tab1, "typing");
+      await eventually(() => seen().length === 4, 5000, "alice to see bob's second round end");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(seen(), [true, false, true, false]);
+    });
+
     test("long-polling is sticky through nginx and spreads over both nodes from one address", async () => {
       const conv = await createConversation(fx.cluster.url, "poller-0", Array.from({ length: 12 }, (_, i) => `poller-${i}`));
       const pollers: Member[] = [];

@@ -101,6 +101,29 @@ describe("a node dies under load (3 nodes behind nginx)", () => {
     await cluster.nodes[0]!.restart();
   });
 
+  test("kill -9 while a user types there and on a survivor: the survivors end it with one false", async () => {
+    const victim = cluster.nodes[0]!;
+    const conv = await createConversation(cluster.url, "ty-watcher", ["ty-watcher", "ty-user"]);
+    const watcher = await Member.connect(cluster.url, "ty-watcher", conv, { cookie: await cookieFor(cluster.url, "node-2") });
+    const onVictim = await Member.connect(cluster.url, "ty-user", conv, { cookie: await cookieFor(cluster.url, victim.nodeId), reconnection: false });
+    const onSurvivor = await Member.connect(cluster.url, "ty-user", conv, { cookie: await cookieFor(cluster.url, "node-3") });
+    try {
+      const seen = () => watcher.typing.filter((t) => t.userId === "ty-user").map((t) => t.isTyping);
+      await onVictim.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
+      await onSurvivor.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
+      await eventually(() => seen().length === 1, 5000, "the watcher to see the user typing");
+      await victim.stop("SIGKILL");
+      // The survivor's own end finds the dead node's claim still live, and asks again once it lapses.
+      await onSurvivor.socket.timeout(3000).emitWithAck("stopTyping", { conversationId: conv });
+      await eventually(() => seen().length === 2, 5000, "the watcher to see the user stop typing");
+      await sleep(500);
+      assert.deepEqual(seen(), [true, false]);
+    } finally {
+      for (const m of [watcher, onVictim, onSurvivor]) m.close();
+      await victim.restart();
+    }
+  });
+
   test("SIGTERM: drains, exits 0 within SHUTDOWN_TIMEOUT_MS, no 5xx from nginx meanwhile", async (t) => {
     const victim = cluster.nodes[0]!;
     const conv = await createConversation(cluster.url, "t-probe", ["t-probe"]);
