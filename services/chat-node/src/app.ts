@@ -131,7 +131,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       await fastify.listen({ port: config.port, host: config.host });
       const address = fastify.server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
-      broker.start((conversationId, userId) => realtime.broadcaster.presence(conversationId, userId, false));
+      broker.start((conversationId, userId, online) => realtime.broadcaster.presence(conversationId, userId, online));
       logger.info({ port, host: config.host, store: store.kind, broker: broker.kind }, "listening");
       return port;
     },

@@ -16,4 +16,4 @@ export async function createBroker(config: Readonly<Config>, logger: BrokerLogge
   return createRedisBroker(config, logger, metrics);
 }
 
-export type { Broker, PresenceTracker, OfflineListener } from "./types.ts";
+export type { Broker, PresenceTracker, PresenceListener } from "./types.ts";

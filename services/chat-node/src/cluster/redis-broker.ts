@@ -18,7 +18,7 @@ import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics.ts";
-import type { Broker, OfflineListener } from "./types.ts";
+import type { Broker, PresenceListener } from "./types.ts";
 import { createClient, isReady, neverReject, parseRedisUrl, shutdownClient, type RedisClient } from "./redis-connection.ts";
 import { RedisPresence } from "./redis-presence.ts";
 import { RedisTyping } from "./redis-typing.ts";
@@ -46,6 +46,7 @@ export class RedisBroker implements Broker {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastError = "not connected yet";
   private closed = false;
+  private onPresence: PresenceListener | undefined;
   /** Operations whose failure is already logged; cleared once every connection is ready again, so an outage logs once, not per retry. */
   private readonly loggedDown = new Set<string>();
 
@@ -134,31 +135,44 @@ export class RedisBroker implements Broker {
     }
   }
 
-  start(onOffline: OfflineListener): void {
+  start(onPresence: PresenceListener): void {
+    this.onPresence = onPresence;
     const every = Math.max(250, Math.floor(this.config.presenceTtlMs / 3));
     const jitter = () => Math.floor(Math.random() * Math.min(250, every / 4));
     this.timers.push(setInterval(() => this.heartbeat(), every));
-    this.timers.push(setInterval(() => void this.sweep(onOffline, every), every + jitter()));
+    this.timers.push(setInterval(() => void this.sweep(every), every + jitter()));
     for (const t of this.timers) t.unref();
   }
 
   private heartbeat(): void {
     if (this.closed || !isReady(this.clients.cmd)) return;
-    this.presence.heartbeat().catch((err: unknown) => this.fail("presence heartbeat", err));
+    this.presence.heartbeat().then(
+      (back) => {
+        for (const { conversationId, userId } of back) {
+          this.logger.info({ conversationId, userId }, "presence back (this node's heartbeat came after a sweep)");
+          this.notify(conversationId, userId, true);
+        }
+      },
+      (err: unknown) => this.fail("presence heartbeat", err),
+    );
   }
 
-  private async sweep(onOffline: OfflineListener, lockMs: number): Promise<void> {
+  private notify(conversationId: string, userId: string, online: boolean): void {
+    try {
+      this.onPresence?.(conversationId, userId, online);
+    } catch (err) {
+      this.logger.error({ err: describe(err) }, "presence listener failed");
+    }
+  }
+
+  private async sweep(lockMs: number): Promise<void> {
     if (this.closed || !isReady(this.clients.cmd)) return;
     try {
       // One sweeper per period across the cluster; if it dies, the lock lapses and another takes over.
       if (!(await this.presence.lock(this.config.nodeId, Math.max(100, lockMs - 50)))) return;
       for (const { conversationId, userId } of await this.presence.sweep()) {
         this.logger.info({ conversationId, userId }, "presence lapsed (its node stopped heart-beating)");
-        try {
-          onOffline(conversationId, userId);
-        } catch (err) {
-          this.logger.error({ err: describe(err) }, "presence offline listener failed");
-        }
+        this.notify(conversationId, userId, false);
       }
     } catch (err) {
       this.fail("presence sweep", err);

@@ -48,6 +48,7 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 settle(ARGV[4], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('DEL', KEYS[4])
 if before == 0 then return 1 end
 return 0`;
 
@@ -57,12 +58,21 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return settle(ARGV[2], ARGV[3])`;
 
-/** ARGV: userId, member. Removes lapsed sockets; returns 1 when the user thereby went offline. */
+/**
+ * ARGV: userId, member, keyTtlMs. Removes lapsed sockets; returns 1 when the user thereby went
+ * offline, and then marks the pair (KEYS[4]) as announced offline.
+ */
 const SWEEP = `${NOW}${SETTLE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return settle(ARGV[1], ARGV[2])`;
+local went = settle(ARGV[1], ARGV[2])
+if went == 1 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[3]) end
+return went`;
 
-/** ARGV: ttlMs, keyTtlMs, userId, member, socketId... Re-writes this node's live sockets of the pair. */
+/**
+ * ARGV: ttlMs, keyTtlMs, userId, member, socketId... Re-writes this node's live sockets of the
+ * pair. Returns 1 when a sweep had announced the pair offline meanwhile (this node's heartbeat came
+ * late): the user is back and must be announced online again.
+ */
 const REFRESH = `${NOW}${SETTLE}
 local exp = now + tonumber(ARGV[1])
 for i = 5, #ARGV do redis.call('ZADD', KEYS[1], exp, ARGV[i]) end
@@ -70,7 +80,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 settle(ARGV[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 0`;
+return redis.call('DEL', KEYS[4])`;
 
 /** KEYS: users(conv). Users with a live socket. */
 const ONLINE = `${NOW}
@@ -81,7 +91,7 @@ const LAPSED = `${NOW}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
-const SCRIPTS = { chatPresenceJoin: [JOIN, 3], chatPresenceLeave: [LEAVE, 3], chatPresenceSweep: [SWEEP, 3], chatPresenceRefresh: [REFRESH, 3], chatPresenceOnline: [ONLINE, 1], chatPresenceLapsed: [LAPSED, 1] } as const;
+const SCRIPTS = { chatPresenceJoin: [JOIN, 4], chatPresenceLeave: [LEAVE, 3], chatPresenceSweep: [SWEEP, 4], chatPresenceRefresh: [REFRESH, 4], chatPresenceOnline: [ONLINE, 1], chatPresenceLapsed: [LAPSED, 1] } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 const enc = encodeURIComponent;
@@ -125,6 +135,11 @@ export class RedisPresence implements PresenceTracker {
     return [`${this.base}:s:${enc(conversationId)}:${enc(userId)}`, `${this.base}:u:${enc(conversationId)}`, `${this.base}:index`];
   }
 
+  /** The sockets, users and index keys, and the pair's "announced offline by a sweep" marker. */
+  private keysWithMarker(conversationId: string, userId: string): [string, string, string, string] {
+    return [...this.keys(conversationId, userId), `${this.base}:gone:${enc(conversationId)}:${enc(userId)}`];
+  }
+
   private run(target: object, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
     return (Reflect.get(target, name) as ScriptFn).apply(target, args);
   }
@@ -136,7 +151,7 @@ export class RedisPresence implements PresenceTracker {
     const localFirst = pair.sockets.size === 0;
     pair.sockets.add(socketId);
     try {
-      const first = await this.run(this.redis, "chatPresenceJoin", ...this.keys(conversationId, userId), socketId, this.opts.ttlMs, this.keyTtlMs, userId, member);
+      const first = await this.run(this.redis, "chatPresenceJoin", ...this.keysWithMarker(conversationId, userId), socketId, this.opts.ttlMs, this.keyTtlMs, userId, member);
       return first === 1;
     } catch (err) {
       this.opts.onError("presence join", err);
@@ -169,19 +184,28 @@ export class RedisPresence implements PresenceTracker {
     }
   }
 
-  /** Re-writes every local entry with a fresh expiry, in pipelines of `chunk` pairs. */
-  async heartbeat(chunk = 500): Promise<void> {
-    const pairs = [...this.local.values()];
+  /**
+   * Re-writes every local entry with a fresh expiry, in pipelines of `chunk` pairs. Returns the
+   * pairs a sweep had announced offline while this node's heartbeat was late: they are back.
+   */
+  async heartbeat(chunk = 500): Promise<{ conversationId: string; userId: string }[]> {
+    const pairs = [...this.local.values()].filter((p) => p.sockets.size > 0);
+    const back: { conversationId: string; userId: string }[] = [];
     for (let i = 0; i < pairs.length; i += chunk) {
+      const batch = pairs.slice(i, i + chunk);
       const pipeline = this.redis.pipeline();
-      for (const p of pairs.slice(i, i + chunk)) {
-        if (p.sockets.size === 0) continue;
-        this.run(pipeline, "chatPresenceRefresh", ...this.keys(p.conversationId, p.userId), this.opts.ttlMs, this.keyTtlMs, p.userId, this.member(p.conversationId, p.userId), ...p.sockets);
+      for (const p of batch) {
+        this.run(pipeline, "chatPresenceRefresh", ...this.keysWithMarker(p.conversationId, p.userId), this.opts.ttlMs, this.keyTtlMs, p.userId, this.member(p.conversationId, p.userId), ...p.sockets);
       }
-      const results = await pipeline.exec();
-      const failed = results?.find(([err]) => err);
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([err]) => err);
       if (failed) throw failed[0];
+      results.forEach(([, came], k) => {
+        const p = batch[k];
+        if (came === 1 && p) back.push({ conversationId: p.conversationId, userId: p.userId });
+      });
     }
+    return back;
   }
 
   /**
@@ -196,7 +220,7 @@ export class RedisPresence implements PresenceTracker {
       if (c === undefined || u === undefined) continue;
       const conversationId = decodeURIComponent(c);
       const userId = decodeURIComponent(u);
-      const went = await this.run(this.redis, "chatPresenceSweep", ...this.keys(conversationId, userId), userId, member);
+      const went = await this.run(this.redis, "chatPresenceSweep", ...this.keysWithMarker(conversationId, userId), userId, member, this.keyTtlMs);
       if (went === 1) offline.push({ conversationId, userId });
     }
     return offline;

@@ -38,8 +38,11 @@ export interface TypingArbiter {
   recheck(conversationId: string, userId: string): Promise<TypingEnd>;
 }
 
-/** Called when a user goes offline without a leave seen by this node (a dead peer's sockets expiring). */
-export type OfflineListener = (conversationId: string, userId: string) => void;
+/**
+ * Presence changes no join or leave on this node stands for: a user goes offline when a dead (or
+ * late) peer's sockets lapse, and back online when that late peer's heartbeat returns.
+ */
+export type PresenceListener = (conversationId: string, userId: string, online: boolean) => void;
 
 export interface Broker {
   readonly kind: "local" | "redis";
@@ -51,6 +54,6 @@ export interface Broker {
   /** Resolves when the broker answers; rejects naming what failed (readiness). */
   ping(): Promise<void>;
   /** Starts background work (heartbeats, sweeps) once the node serves. */
-  start(onOffline: OfflineListener): void;
+  start(onPresence: PresenceListener): void;
   close(): Promise<void>;
 }

@@ -88,7 +88,7 @@ describe("redis broker", () => {
     const one = await broker(redis.url);
     const two = await broker(redis.url);
     const offline: string[] = [];
-    two.b.start((c, u) => offline.push(`${c}/${u}`));
+    two.b.start((c, u, online) => online || offline.push(`${c}/${u}`));
     assert.equal(await one.b.presence.join("c1", "alice", "s1"), true);
     assert.equal(await two.b.presence.join("c1", "alice", "s2"), false);
     assert.equal(await two.b.presence.join("c1", "bob", "s3"), true);
@@ -102,6 +102,48 @@ describe("redis broker", () => {
     assert.deepEqual(await two.b.presence.online("c1"), []);
     assert.deepEqual(offline, ["c1/alice"]);
     await two.b.close();
+  });
+
+  test("a heartbeat that comes after the sweep announced its user offline announces them online again, once", async () => {
+    const late = await broker(redis.url);
+    const sweeper = await broker(redis.url);
+    try {
+      const events: string[] = [];
+      // Only this test's conversation: the shared Redis still holds lapsing entries of other tests.
+      sweeper.b.start((c, u, online) => c === "c4" && events.push(`sweeper ${c}/${u} ${online}`));
+      assert.equal(await late.b.presence.join("c4", "fay", "s1"), true);
+      // `late` does not heart-beat yet (not started): fay's entry lapses and the sweeper announces her offline.
+      await eventually(() => events.includes("sweeper c4/fay false"), 5000, "the sweeper to announce fay offline");
+      assert.deepEqual(await sweeper.b.presence.online("c4"), []);
+      // Its heartbeat resumes: fay's socket is still there, so she is back, announced by the late node.
+      late.b.start((c, u, online) => c === "c4" && events.push(`late ${c}/${u} ${online}`));
+      await eventually(() => events.includes("late c4/fay true"), 5000, "the late node to announce fay online");
+      assert.deepEqual(await sweeper.b.presence.online("c4"), ["fay"]);
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.deepEqual(events, ["sweeper c4/fay false", "late c4/fay true"], "one offline, one online, nothing more");
+    } finally {
+      await late.b.close();
+      await sweeper.b.close();
+    }
+  });
+
+  test("a user who joins again after a sweep is announced by the join, not again by the heartbeat", async () => {
+    const late = await broker(redis.url);
+    const sweeper = await broker(redis.url);
+    try {
+      const events: string[] = [];
+      sweeper.b.start((c, u, online) => c === "c5" && events.push(`sweeper ${c}/${u} ${online}`));
+      await late.b.presence.join("c5", "gus", "s1");
+      await eventually(() => events.includes("sweeper c5/gus false"), 5000, "the sweeper to announce gus offline");
+      assert.equal(await sweeper.b.presence.join("c5", "gus", "s2"), true, "a new socket is the user's first again");
+      late.b.start((c, u, online) => c === "c5" && events.push(`late ${c}/${u} ${online}`));
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.deepEqual(events, ["sweeper c5/gus false"], "the late heartbeat does not announce gus a second time");
+      assert.deepEqual(await sweeper.b.presence.online("c5"), ["gus"]);
+    } finally {
+      await late.b.close();
+      await sweeper.b.close();
+    }
   });
 
   test("the heartbeat keeps a live node's users online past the TTL", async () => {
