@@ -77,7 +77,7 @@ export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
     storeBatchSize: new client.Histogram({ name: "chat_store_batch_size", help: "Messages per committed batch (group commit)", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: [registry] }),
     storeQueueDepth: new client.Gauge({ name: "chat_store_queue_depth", help: "Sends waiting for a store commit", registers: [registry] }),
     sendAckSeconds: new client.Histogram({ name: "chat_send_ack_seconds", help: "From a send received to its acknowledgement (stored, broadcast)", buckets: LATENCY_BUCKETS, registers: [registry] }),
-    brokerPublishErrors: new client.Counter({ name: "chat_broker_publish_errors_total", help: "Errors of the Redis broker (publish, subscribe, presence)", registers: [registry] }),
+    brokerPublishErrors: new client.Counter({ name: "chat_broker_publish_errors_total", help: "Errors of the Redis broker (publish, subscribe, presence, typing)", registers: [registry] }),
     redisUp: new client.Gauge({
       name: "chat_redis_up", help: "1 when the Redis broker is connected, 0 when not; absent without REDIS_URL",
       registers: opts.redis ? [registry] : [],
