@@ -3,7 +3,8 @@
  * installed; prints where to look and stops everything on Ctrl-C or SIGTERM.
  *
  * Environment: NODES, CLUSTER_PORT (nginx's port, default 8080; nodes on the next ports, then Redis
- * and Prometheus; 0 for free ports), CLUSTER_PROMETHEUS=0 to skip Prometheus, REDIS_ADAPTER, and any
+ * and Prometheus; 0 for free ports), CLUSTER_PROMETHEUS=0 to skip Prometheus, REDIS_ADAPTER,
+ * REDIS_SHARDS (3 or more: a Redis Cluster of that many masters instead of one Redis), and any
  * chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node. Data, rendered
  * configs and logs live in .cluster/ at the repository root.
  */
@@ -25,13 +26,18 @@ for (const name of CONFIG_VARIABLES) {
   if (v !== undefined && !own.has(name)) env[name] = v;
 }
 
+const shards = Number(process.env.REDIS_SHARDS ?? "0");
+if (!Number.isInteger(shards) || shards < 0 || shards === 2 || shards > 16) throw new Error(`REDIS_SHARDS must be 0 (one Redis) or 3..16 (a Redis Cluster), got "${process.env.REDIS_SHARDS}"`);
+
 const workDir = path.join(REPO_ROOT, ".cluster");
 const adapter = process.env.REDIS_ADAPTER === "sharded" ? "sharded" : "classic";
-console.log(`starting ${nodes} node(s), Redis (${adapter} adapter) and nginx; logs in ${path.join(workDir, "logs")}`);
+const redisKind = shards >= 3 ? `a ${shards}-shard Redis Cluster` : "Redis";
+console.log(`starting ${nodes} node(s), ${redisKind} (${adapter} adapter) and nginx; logs in ${path.join(workDir, "logs")}`);
 const cluster = await startCluster({
   nodes,
   env,
   redisAdapter: adapter,
+  redisShards: shards,
   withPrometheus: process.env.CLUSTER_PROMETHEUS !== "0",
   basePort: basePort === 0 ? undefined : basePort,
   workDir,
@@ -44,7 +50,7 @@ chat cluster up
   load balancer  ${cluster.url}        (web page, /socket.io/, /conversations)
 ${cluster.nodes.map((n) => `  ${n.nodeId.padEnd(13)}  ${n.url}  pid ${n.pid}`).join("\n")}
   redis          ${cluster.redis.url}
-${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
+${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : process.env.CLUSTER_PROMETHEUS === "0" ? "  prometheus     skipped (CLUSTER_PROMETHEUS=0)" : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
   a token        pnpm token alice
 Ctrl-C stops everything.`);
 

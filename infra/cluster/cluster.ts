@@ -6,18 +6,22 @@
  *
  * Every process is a child tracked by PID (through the test-kit, whose stopAll() also ends them if a
  * test fails half-way) and stopped by stop(). Ports are free loopback ports unless `basePort` is
- * given: nginx on basePort, node i on basePort+i, Redis on basePort+N+1, Prometheus on basePort+N+2.
+ * given: nginx on basePort, node i on basePort+i, Redis on basePort+N+1, Prometheus on basePort+N+2,
+ * and with `redisShards` > 1 (a Redis Cluster) shard k on basePort+N+1+k for k >= 2.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
+import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, type Proc } from "@chat/test-kit";
+import { startRedis, type RedisHandle } from "./redis.ts";
 
 export interface ClusterOptions {
   nodes?: number;
   /** Extra environment for every node (the node's own variables: see CONFIG_VARIABLES). */
   env?: Record<string, string>;
   redisAdapter?: "classic" | "sharded";
+  /** 0 (default): one standalone Redis; 3 or more: a Redis Cluster of that many masters (infra/cluster/redis.ts). */
+  redisShards?: number;
   withPrometheus?: boolean;
   /** The shared DATA_DIR (embedded store); a fresh temporary directory by default. */
   dataDir?: string;
@@ -46,7 +50,7 @@ export interface Cluster {
   /** The load balancer (nginx). */
   url: string;
   nodes: ClusterNode[];
-  redis: { url: string; port: number; pid: number; stop(): Promise<void>; start(): Promise<void> };
+  redis: RedisHandle;
   nginx: { pid: number; workDir: string; accessLog(): string };
   prometheusUrl?: string;
   workDir: string;
@@ -205,26 +209,17 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   };
 
   try {
-    // Redis: no persistence; the adapter and presence hold only live state.
-    const redisDir = path.join(workDir, "redis");
-    fs.mkdirSync(redisDir, { recursive: true });
-    let redisProc: Proc | undefined;
-    const redis = {
-      url: `redis://127.0.0.1:${redisPort}`,
+    // Redis: no persistence; the adapter, presence and typing hold only live state.
+    const morePorts: number[] = [];
+    for (let i = 1; i < (opts.redisShards ?? 0); i++) morePorts.push(await port(n + 2 + i));
+    const redis = await startRedis({
+      redisBin,
+      dir: path.join(workDir, "redis"),
       port: redisPort,
-      pid: -1,
-      async start() {
-        if (redisProc && redisProc.proc.exitCode === null && redisProc.proc.signalCode === null) return;
-        redisProc = startProcess(redisBin, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redisDir]);
-        mirror(redisProc, logDir, "redis");
-        await waitForOutput(redisProc, (o) => o.includes("Ready to accept connections"), 15_000, "redis-server to start");
-        redis.pid = redisProc.pid;
-      },
-      async stop() {
-        await redisProc?.stop("SIGTERM", 5000);
-      },
-    };
-    await redis.start();
+      morePorts,
+      shards: opts.redisShards,
+      onStart: (p, name) => mirror(p, logDir, name),
+    });
     stops.push(() => redis.stop());
 
     const nodes: ClusterNode[] = nodePorts.map((p, i) => {
