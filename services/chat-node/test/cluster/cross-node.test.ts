@@ -1,17 +1,25 @@
 /**
  * Two users on different nodes, through nginx, with real Redis: messages, typing and presence
  * cross; seq stays 1..N while both nodes take concurrent sends to one conversation. Then sticky
- * long-polling from one client address spreads over the nodes and works. Both adapters.
+ * long-polling from one client address spreads over the nodes and works. Both adapters, on one
+ * Redis and on a real 3-shard Redis Cluster (Debian's redis-server in cluster mode).
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { api, eventually, mintToken } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
+import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, redisClientNames } from "./helpers.ts";
 
-for (const adapter of ["classic", "sharded"] as const) {
-  describe(`two nodes behind nginx (${adapter} adapter)`, () => {
-    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
+const VARIANTS = [
+  { adapter: "classic", shards: 0 },
+  { adapter: "sharded", shards: 0 },
+  { adapter: "classic", shards: 3 },
+  { adapter: "sharded", shards: 3 },
+] as const;
+
+for (const { adapter, shards } of VARIANTS) {
+  describe(`two nodes behind nginx (${adapter} adapter, ${shards ? `${shards}-shard Redis Cluster` : "one Redis"})`, () => {
+    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, redisShards: shards, env: CLUSTER_ENV });
 
     test("messages, typing and presence cross nodes; concurrent sends keep seq 1..N", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
@@ -57,6 +65,17 @@ for (const adapter of ["classic", "sharded"] as const) {
       // Bob's last socket leaves: alice, on the other node, sees him offline.
       bob.close();
       await eventually(() => alice.presence.some((p) => p.userId === "bob" && !p.online), 5000, "alice to see bob offline");
+
+      if (shards > 0) {
+        // Both nodes talk to every shard through the cluster client, the sharded adapter with a shard subscriber each.
+        for (const port of fx.cluster.redis.ports) {
+          const names = redisClientNames(port);
+          for (const node of ["node-1", "node-2"]) {
+            assert.ok(names.includes(`chat:${node}:cmd`), `shard ${port} serves ${node}'s commands: ${names.join(" ")}`);
+            if (adapter === "sharded") assert.ok(names.includes(`ioredis-cluster(ssubscriber):chat:${node}:sub`), `shard ${port} holds ${node}'s shard subscriber: ${names.join(" ")}`);
+          }
+        }
+      }
     });
 
     test("one user typing from tabs on both nodes: one true, and one false after the last tab stops", async () => {
@@ -88,7 +107,8 @@ for (const adapter of ["classic", "sharded"] as const) {
       assert.deepEqual(seen(), [true, false, true, false]);
     });
 
-    test("long-polling is sticky through nginx and spreads over both nodes from one address", async () => {
+    // nginx's stickiness does not depend on Redis: once per adapter is enough.
+    if (shards === 0) test("long-polling is sticky through nginx and spreads over both nodes from one address", async () => {
       const conv = await createConversation(fx.cluster.url, "poller-0", Array.from({ length: 12 }, (_, i) => `poller-${i}`));
       const pollers: Member[] = [];
       for (let i = 0; i < 12; i++) {

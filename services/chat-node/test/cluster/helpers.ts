@@ -4,6 +4,7 @@
  * and a sender that retries unacknowledged sends with the same clientMessageId.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { io } from "socket.io-client";
 import type { JoinAck, MessageData, PresenceEvent, SendAck, TypingEvent } from "@chat/protocol";
@@ -249,4 +250,10 @@ export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): { rea
     },
     members,
   };
+}
+
+/** The connection names a Redis server lists (CLIENT LIST), to see which nodes talk to which shard. */
+export function redisClientNames(port: number): string[] {
+  const out = execFileSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "client", "list"], { timeout: 5000 }).toString();
+  return out.split("\n").flatMap((line) => /\bname=(\S+)/.exec(line)?.[1] ?? []);
 }

@@ -4,7 +4,8 @@
  * with `sinceSeq` and end with every acknowledged message exactly once; history holds every
  * acknowledged message. SIGTERM also exits 0 within SHUTDOWN_TIMEOUT_MS, and nginx answers no 5xx
  * to new requests while the node drains. A user whose only socket died with the node is announced
- * offline once its presence lapses (PRESENCE_TTL_MS).
+ * offline once its presence lapses (PRESENCE_TTL_MS). The kill -9 scenario runs again on a real
+ * 3-shard Redis Cluster with the sharded adapter (what docs/cluster.md recommends there).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -164,5 +165,23 @@ describe("a node dies under load (3 nodes behind nginx)", () => {
     assert.ok(p.statuses.length > 20, `probes ran (${p.statuses.length})`);
     assert.deepEqual(bad, [], `nginx answered ${bad.length} of ${p.statuses.length} new requests with 5xx`);
     await cluster.nodes[0]!.restart();
+  });
+});
+
+describe("a node dies under load on a 3-shard Redis Cluster (sharded adapter)", () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ nodes: 3, redisShards: 3, redisAdapter: "sharded", env: CLUSTER_ENV });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await stopAll();
+  });
+
+  test("kill -9: every acknowledged message exactly once, and the dead node's user is swept offline", async () => {
+    assert.equal(cluster.redis.ports.length, 3);
+    assert.match(cluster.redis.url, /\?cluster=1&nodes=/);
+    const r = await scenario(cluster, "SIGKILL", "rc");
+    assert.equal(r.code, null, "killed by the signal");
   });
 });

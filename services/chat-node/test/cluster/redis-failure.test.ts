@@ -1,7 +1,8 @@
 /**
  * Redis stopped and restarted under two nodes behind nginx: sends keep being stored and
  * acknowledged, /readyz answers 503 naming Redis, cross-node delivery resumes by itself, and the
- * client on the other node recovers the gap through `seq`. And a node whose REDIS_URL points nowhere
+ * client on the other node recovers the gap through `seq`; on one Redis and on a 3-shard Redis Cluster
+ * (every shard stopped, then started again from its nodes.conf). And a node whose REDIS_URL points nowhere
  * starts, serves /healthz, fails readiness naming Redis and keeps running.
  */
 import { after, describe, test } from "node:test";
@@ -21,9 +22,15 @@ async function send(m: Member, text: string, clientMessageId: string): Promise<M
   return ack.message;
 }
 
-for (const adapter of ["classic", "sharded"] as const) {
-  describe(`Redis stops and comes back (${adapter} adapter)`, () => {
-    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, env: CLUSTER_ENV });
+const VARIANTS = [
+  { adapter: "classic", shards: 0 },
+  { adapter: "sharded", shards: 0 },
+  { adapter: "sharded", shards: 3 },
+] as const;
+
+for (const { adapter, shards } of VARIANTS) {
+  describe(`Redis stops and comes back (${adapter} adapter, ${shards ? `all ${shards} shards of a Redis Cluster` : "one Redis"})`, () => {
+    const fx = clusterPerSuite({ nodes: 2, redisAdapter: adapter, redisShards: shards, env: CLUSTER_ENV });
 
     test("sends are stored while it is down, readiness names it, delivery and the gap recover", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
