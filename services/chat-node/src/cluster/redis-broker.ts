@@ -15,6 +15,7 @@
  * Redis Cluster channels spread over the shards. docs/cluster.md says which to pick.
  */
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { Cluster } from "ioredis";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics.ts";
@@ -128,11 +129,15 @@ export class RedisBroker implements Broker {
     if (down.length > 0) {
       throw new Error(`Redis unavailable (${down.map(([r, c]) => `${r} ${c.status}`).join(", ")}; last error ${this.lastError})`);
     }
+    let state: string | undefined;
     try {
       await this.clients.cmd.ping();
+      // A Redis Cluster with a shard away still answers PING, but refuses every key (CLUSTERDOWN).
+      if (this.clients.cmd instanceof Cluster) state = /cluster_state:(\w+)/.exec(String(await this.clients.cmd.cluster("INFO")))?.[1];
     } catch (err) {
       throw new Error(`Redis unavailable: ${describe(err)}`, { cause: err });
     }
+    if (state !== undefined && state !== "ok") throw new Error(`Redis Cluster unavailable: cluster_state:${state} (a shard is unreachable)`);
   }
 
   start(onPresence: PresenceListener): void {

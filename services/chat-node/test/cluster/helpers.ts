@@ -252,8 +252,16 @@ export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): { rea
   };
 }
 
+/** Runs one redis-cli command against a loopback Redis; its output ("" when the server is away). */
+export function redisCli(port: number, ...args: string[]): string {
+  try {
+    return execFileSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout: 5000, stdio: "pipe" }).toString();
+  } catch {
+    return "";
+  }
+}
+
 /** The connection names a Redis server lists (CLIENT LIST), to see which nodes talk to which shard. */
 export function redisClientNames(port: number): string[] {
-  const out = execFileSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "client", "list"], { timeout: 5000 }).toString();
-  return out.split("\n").flatMap((line) => /\bname=(\S+)/.exec(line)?.[1] ?? []);
+  return redisCli(port, "client", "list").split("\n").flatMap((line) => /\bname=(\S+)/.exec(line)?.[1] ?? []);
 }

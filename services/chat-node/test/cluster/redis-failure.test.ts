@@ -9,7 +9,7 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { MessageData, SendAck } from "@chat/protocol";
 import { eventually, freePort, startNode, stopAll } from "@chat/test-kit";
-import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history } from "./helpers.ts";
+import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, redisCli } from "./helpers.ts";
 
 async function readyz(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`${url}/readyz`);
@@ -77,6 +77,57 @@ for (const { adapter, shards } of VARIANTS) {
     });
   });
 }
+
+describe("one shard of a 3-shard Redis Cluster stops and comes back (sharded adapter)", () => {
+  const fx = clusterPerSuite({ nodes: 2, redisAdapter: "sharded", redisShards: 3, env: CLUSTER_ENV });
+
+  test("readiness names the cluster's state, sends are stored meanwhile, and every conversation's delivery resumes", async () => {
+    const pairs: { alice: Member; bob: Member; acked: MessageData[] }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
+      fx.members.push(alice, bob);
+      pairs.push({ alice, bob, acked: [await send(alice, "before", `s-${i}-0`)] });
+    }
+    await eventually(() => pairs.every((p) => p.bob.contiguous() === 1), 5000, "every first message across nodes");
+
+    // The shard that carries at least one conversation's channel (`<prefix>:sio#/#c:<id>#`) goes away.
+    const carries = (port: number) => pairs.filter((p) => redisCli(port, "pubsub", "shardchannels").includes(`#c:${p.alice.conversationId}#`)).length;
+    const victim = fx.cluster.redis.ports.reduce((best, port) => (carries(port) > carries(best) ? port : best));
+    assert.ok(carries(victim) > 0, "some conversation's channel lives on a shard");
+    redisCli(victim, "shutdown", "nosave");
+    await eventually(() => redisCli(victim, "ping") === "", 5000, "the shard to be gone");
+    // The other shards still answer PING, but the cluster refuses keys once it marks the shard failed.
+    for (const node of fx.cluster.nodes) {
+      await eventually(async () => {
+        const r = await readyz(node.url);
+        return r.status === 503 && /cluster_state:fail/.test(r.text);
+      }, 15_000, `${node.nodeId} /readyz to answer 503 naming the Redis Cluster's state`);
+    }
+
+    for (const [i, p] of pairs.entries()) p.acked.push(await send(p.alice, "during", `s-${i}-1`));
+
+    await fx.cluster.redis.start();
+    for (const node of fx.cluster.nodes) await eventually(async () => (await readyz(node.url)).status === 200, 15_000, `${node.nodeId} ready again`);
+    for (const [i, p] of pairs.entries()) {
+      let n = 1;
+      await eventually(async () => {
+        n++;
+        const m = await send(p.alice, `after ${n}`, `s-${i}-${n}`);
+        p.acked.push(m);
+        await eventually(() => p.bob.bySeq.has(m.seq), 500, "live delivery").catch(() => undefined);
+        return p.bob.bySeq.has(m.seq);
+      }, 15_000, `live cross-node delivery to resume in conversation ${i}`);
+    }
+    for (const p of pairs) {
+      const lastSeq = p.acked.at(-1)!.seq;
+      await eventually(() => p.bob.contiguous() === lastSeq, 10_000, "bob to hold every message");
+      assertExactlyOnce(p.bob, p.acked, lastSeq);
+      assertHistory(await history(fx.cluster.url, "bob", p.alice.conversationId), p.acked);
+    }
+  });
+});
 
 describe("a node with a wrong REDIS_URL", () => {
   after(() => stopAll());
