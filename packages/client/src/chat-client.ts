@@ -39,9 +39,17 @@ export interface MessagesEvent {
   source: MessageSource;
 }
 
+/** Messages the client stopped holding (the oldest, beyond `maxMessages`); `loadOlder` brings them back. */
+export interface TrimmedEvent {
+  conversationId: string;
+  /** Ascending by `seq`. */
+  messages: MessageData[];
+}
+
 export interface ChatClientEvents {
   state: [ConnectionState];
   messages: [MessagesEvent];
+  trimmed: [TrimmedEvent];
   typing: [TypingEvent];
   presence: [PresenceEvent];
   error: [ChatError];
@@ -67,6 +75,12 @@ export interface ChatClientOptions {
   pageSize?: number;
   /** How long a hole in live traffic may last before it is fetched. Default 500. */
   gapFillDelayMs?: number;
+  /**
+   * Messages held per joined conversation. Beyond it the oldest are dropped (`trimmed` event) and
+   * stay reachable by `loadOlder`. Once the reader loads an older page, that conversation holds
+   * everything until `trim()`. Default 1000; `Infinity` holds everything until `leave()`.
+   */
+  maxMessages?: number;
 }
 
 export interface SendOptions {
@@ -105,7 +119,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private currentState: ConnectionState = "connecting";
   private everConnected = false;
   private closed = false;
-  private readonly opts: Required<Pick<ChatClientOptions, "ackTimeoutMs" | "sendTimeoutMs" | "pageSize" | "gapFillDelayMs">>;
+  private readonly opts: Required<Pick<ChatClientOptions, "ackTimeoutMs" | "sendTimeoutMs" | "pageSize" | "gapFillDelayMs" | "maxMessages">>;
   private readonly timelines = new Map<string, Timeline>();
   /** Per conversation: the socket id it is joined on, so a join is not repeated on one connection. */
   private readonly joinedOn = new Map<string, string>();
@@ -124,7 +138,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       sendTimeoutMs: options.sendTimeoutMs ?? 60_000,
       pageSize: options.pageSize ?? 50,
       gapFillDelayMs: options.gapFillDelayMs ?? 500,
+      maxMessages: options.maxMessages ?? 1000,
     };
+    if (!(this.opts.maxMessages >= 1)) throw new RangeError(`maxMessages must be at least 1, got ${options.maxMessages}`);
     this.rest = createRestApi({ baseUrl: options.url, getToken: () => this.token, fetch: options.fetch });
     this.typingThrottle = new TypingThrottle(
       {
@@ -169,7 +185,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   async join(conversationId: string): Promise<JoinResult> {
     let timeline = this.timelines.get(conversationId);
     if (!timeline) {
-      timeline = new Timeline(conversationId);
+      timeline = new Timeline(conversationId, Math.max(this.opts.maxMessages, this.opts.pageSize));
       this.timelines.set(conversationId, timeline);
     }
     const t = timeline;
@@ -222,6 +238,18 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const page = await this.rest.history(conversationId, { before, limit });
     t.hasOlder = page.hasMore;
     return this.accept(conversationId, page.messages, "older");
+  }
+
+  /**
+   * Bounds the conversation to `keep` messages again (default `maxMessages`), ending the hold that
+   * `loadOlder` started, and drops the oldest beyond it now; announces them with `trimmed`. The page
+   * calls it when the reader is back at the newest messages.
+   */
+  trim(conversationId: string, keep = this.opts.maxMessages): MessageData[] {
+    const t = this.timelines.get(conversationId);
+    if (!t) return [];
+    t.limit = Math.max(1, keep);
+    return this.announceTrimmed(conversationId, t.trim());
   }
 
   /** True while older history remains to be paged in a joined conversation. */
@@ -352,10 +380,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private accept(conversationId: string, messages: readonly MessageData[], source: MessageSource): MessageData[] {
     const t = this.timelines.get(conversationId);
     if (!t || messages.length === 0) return [];
-    const added = t.merge(messages);
+    const older = source === "older";
+    const added = t.merge(messages, older);
     if (added.length > 0) this.emit("messages", { conversationId, messages: added, source });
+    // The reader paged back: hold everything, new messages too, until trim() says they are back.
+    if (older) t.limit = Number.POSITIVE_INFINITY;
+    else this.announceTrimmed(conversationId, t.trim());
     if (t.anchored && t.hasGap) this.scheduleGapFill(conversationId);
     return added;
+  }
+
+  private announceTrimmed(conversationId: string, dropped: MessageData[]): MessageData[] {
+    if (dropped.length > 0) this.emit("trimmed", { conversationId, messages: dropped });
+    return dropped;
   }
 
   private scheduleGapFill(conversationId: string): void {

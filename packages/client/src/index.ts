@@ -12,6 +12,7 @@ export type {
   MessageSource,
   MessagesEvent,
   SendOptions,
+  TrimmedEvent,
 } from "./chat-client.ts";
 export { ChatError, type ChatErrorCode } from "./errors.ts";
 export { createRestApi, fetchDevToken, type FetchLike, type HistoryQuery, type PostedMessage, type RestApi, type RestOptions } from "./rest.ts";

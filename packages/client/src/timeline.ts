@@ -5,6 +5,10 @@ import type { MessageData } from "@chat/protocol";
  * and the watermark, the highest `seq` up to which nothing is missing. Everything at or below the
  * watermark is either held or deliberately left to history paging; what is above it and not held
  * is a gap that catch-up (`sinceSeq` / `after=`) closes.
+ *
+ * At most `limit` messages are held: `trim()` drops the oldest beyond it (only at or below the
+ * watermark, so a gap is never hidden) and they become history again, paged back by `before=`.
+ * Once trimmed, a message at or below the highest trimmed `seq` comes back only as an older page.
  */
 export class Timeline {
   readonly conversationId: string;
@@ -16,9 +20,14 @@ export class Timeline {
   anchored = false;
   /** False once history paging reached the first message. */
   hasOlder = true;
+  /** How many messages `trim()` keeps. */
+  limit: number;
+  /** The highest `seq` trimmed so far (0: none). */
+  private floor = 0;
 
-  constructor(conversationId: string) {
+  constructor(conversationId: string, limit = Number.POSITIVE_INFINITY) {
     this.conversationId = conversationId;
+    this.limit = limit;
   }
 
   /** The highest `seq` up to which nothing is missing: what `sinceSeq` / `after=` ask from. */
@@ -76,11 +85,15 @@ export class Timeline {
     this.advance();
   }
 
-  /** Merges messages of this conversation; returns those not held before, ascending by `seq`. */
-  merge(messages: readonly MessageData[]): MessageData[] {
+  /**
+   * Merges messages of this conversation; returns those not held before, ascending by `seq`.
+   * `older`: an older page the reader asked for, the only way back for trimmed messages.
+   */
+  merge(messages: readonly MessageData[], older = false): MessageData[] {
     const added: MessageData[] = [];
     for (const m of messages) {
       if (m.conversationId !== this.conversationId || this.byId.has(m.id)) continue;
+      if (!older && m.seq <= this.floor) continue;
       this.byId.set(m.id, m);
       added.push(m);
       if (m.seq > this.mark) this.aboveWatermark.add(m.seq);
@@ -97,6 +110,21 @@ export class Timeline {
     }
     this.advance();
     return added;
+  }
+
+  /**
+   * Drops the oldest messages beyond `limit`, never one above the watermark; returns them,
+   * ascending by `seq`. What is dropped can be paged back (`hasOlder` turns true).
+   */
+  trim(): MessageData[] {
+    let n = 0;
+    while (this.sorted.length - n > this.limit && (this.sorted[n]?.seq ?? Infinity) <= this.mark) n++;
+    if (n === 0) return [];
+    const dropped = this.sorted.splice(0, n);
+    for (const m of dropped) this.byId.delete(m.id);
+    this.floor = Math.max(this.floor, dropped.at(-1)!.seq);
+    this.hasOlder = true;
+    return dropped;
   }
 
   private advance(): void {

@@ -114,4 +114,33 @@ describe("client: reconnection and catch-up", () => {
     assert.equal(history.body.messages.length, 5);
     await second.stop("SIGTERM");
   });
+
+  it("holds at most maxMessages, announces what it drops, and pages it back with loadOlder until trim()", async () => {
+    const alice = await newClient(node.url, "alice", { maxMessages: 5, pageSize: 5 });
+    const trimmed: number[] = [];
+    alice.on("trimmed", (e) => trimmed.push(...seqs(e.messages)));
+    await waitForState(alice, "connected");
+    const conv = await alice.rest.createConversation({ members: ["bob"] });
+    await alice.join(conv.id);
+    for (let i = 1; i <= 12; i++) assert.equal((await bob.post(`/conversations/${conv.id}/messages`, { message: `m${i}` })).status, 201);
+    await eventually(() => alice.lastSeq(conv.id) === 12, 5000, "the live messages");
+    assert.deepEqual(seqs(alice.messages(conv.id)), range(8, 12), "the newest five are held");
+    assert.deepEqual(trimmed, range(1, 7), "the oldest seven were announced as trimmed");
+    assert.equal(alice.hasOlder(conv.id), true);
+
+    // Paging back holds what the reader asked for: the bound rises with it.
+    assert.deepEqual(seqs(await alice.loadOlder(conv.id)), range(3, 7));
+    assert.deepEqual(seqs(await alice.loadOlder(conv.id)), range(1, 2));
+    assert.deepEqual(seqs(alice.messages(conv.id)), range(1, 12));
+    assert.equal(alice.hasOlder(conv.id), false);
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "m13" });
+    await eventually(() => alice.lastSeq(conv.id) === 13, 5000, "one more live message");
+    assert.equal(alice.messages(conv.id).length, 13, "nothing dropped while the reader looks back");
+
+    // Back at the newest: trim() restores the bound.
+    assert.deepEqual(seqs(alice.trim(conv.id)), range(1, 8));
+    assert.deepEqual(seqs(alice.messages(conv.id)), range(9, 13));
+    assert.deepEqual(trimmed, [...range(1, 7), ...range(1, 8)]);
+    assert.equal(alice.hasOlder(conv.id), true);
+  });
 });

@@ -47,4 +47,27 @@ describe("client: Timeline", () => {
     assert.equal(t.findByClientMessageId("abc")?.seq, 7);
     assert.equal(t.oldestSeq, 6);
   });
+
+  it("trims the oldest beyond its limit, never above the watermark, and takes them back only as an older page", () => {
+    const t = new Timeline("c1", 3);
+    t.anchor(0);
+    t.hasOlder = false;
+    t.merge([msg(1), msg(2), msg(3), msg(4), msg(5)]);
+    assert.deepEqual(t.trim().map((m) => m.seq), [1, 2]);
+    assert.deepEqual(t.messages().map((m) => m.seq), [3, 4, 5]);
+    assert.equal(t.oldestSeq, 3, "the next older page starts before 3");
+    assert.equal(t.hasOlder, true, "what was dropped is history again");
+    assert.deepEqual(t.merge([msg(2)]), [], "a trimmed message does not come back live");
+    assert.deepEqual(t.merge([msg(1), msg(2)], true).map((m) => m.seq), [1, 2], "it comes back as an older page");
+    assert.equal(t.size, 5);
+
+    // Above the watermark nothing is dropped: 7 and 8 mark a gap that catch-up must still close.
+    const g = new Timeline("c1", 1);
+    g.anchor(0);
+    g.merge([msg(1), msg(2), msg(7), msg(8)]);
+    assert.equal(g.watermark, 2);
+    assert.deepEqual(g.trim().map((m) => m.seq), [1, 2]);
+    assert.deepEqual(g.messages().map((m) => m.seq), [7, 8]);
+    assert.equal(g.hasGap, true);
+  });
 });

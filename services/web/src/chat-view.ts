@@ -165,6 +165,13 @@ export function startChatView(opts: ChatViewOptions): () => void {
     if (conversationId !== openId) return;
     for (const m of messages) if (source === "live") typing.set(m.senderId, false);
     messageList.add(messages, source);
+    // At the newest messages again: the client may drop what the reader paged back to (maxMessages).
+    if (source !== "older" && source !== "history" && messageList.isNearBottom()) client.trim(conversationId);
+  });
+  client.on("trimmed", ({ conversationId, messages }) => {
+    if (conversationId !== openId) return;
+    messageList.remove(messages);
+    messageList.setHistory(true, loadingOlder);
   });
   client.on("typing", (e) => {
     if (e.conversationId === openId && e.userId !== me) typing.set(e.userId, e.isTyping);

@@ -42,6 +42,16 @@ export class MessageList {
     else if (atBottom || own || source === "history") this.scrollToBottom();
   }
 
+  /** Removes messages the client stopped holding (the oldest), keeping the reader's place. */
+  remove(messages: readonly MessageData[]): void {
+    const atBottom = this.isNearBottom();
+    const heightBefore = this.root.scrollHeight;
+    const topBefore = this.root.scrollTop;
+    for (const m of messages) this.root.querySelector(`[data-testid="message"][data-message-id="${CSS.escape(m.id)}"]`)?.remove();
+    if (atBottom) this.scrollToBottom();
+    else this.root.scrollTop = Math.max(0, topBefore - (heightBefore - this.root.scrollHeight));
+  }
+
   /** Shows a send in flight, until its stored message arrives. */
   addPending(clientMessageId: string, text: string): void {
     const node = el(
@@ -87,7 +97,7 @@ export class MessageList {
     return this.root.scrollHeight <= this.root.clientHeight + NEAR_TOP_PX;
   }
 
-  private isNearBottom(): boolean {
+  isNearBottom(): boolean {
     return this.root.scrollHeight - this.root.scrollTop - this.root.clientHeight < NEAR_BOTTOM_PX;
   }
 
