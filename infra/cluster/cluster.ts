@@ -164,14 +164,18 @@ async function waitHttp(url: string, timeoutMs: number, what: string): Promise<v
   throw new Error(`timed out waiting for ${what} (${url}): ${last}`);
 }
 
-/** A node is up when it logs "listening" (at LOG_LEVEL info or below) or answers /healthz (any level). */
+/**
+ * A node is up when it logs "listening" (at LOG_LEVEL info or below) or when /healthz on its port
+ * answers with its own nodeId (any level): another process on that port must not pass for it.
+ */
 async function waitListening(proc: Proc, healthz: string, nodeId: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (proc.output().includes('"msg":"listening"')) return;
     if (proc.proc.exitCode !== null || proc.proc.signalCode !== null) throw new Error(`${nodeId} exited before listening:\n${proc.output().slice(-4000)}`);
     try {
-      if ((await fetch(healthz, { signal: AbortSignal.timeout(500) })).ok) return;
+      const res = await fetch(healthz, { signal: AbortSignal.timeout(500) });
+      if (res.ok && ((await res.json()) as { nodeId?: string }).nodeId === nodeId) return;
     } catch {
       /* not yet */
     }

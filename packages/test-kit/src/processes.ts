@@ -31,16 +31,29 @@ export function chatNodeOptions(extra?: string): string {
 const live = new Set<ChildProcess>();
 
 /** A free TCP port on 127.0.0.1, chosen by the kernel. */
+/** Ports this process has handed out: the kernel may offer a just-released port again. */
+const givenPorts = new Set<number>();
+
+/**
+ * A free loopback port, never one this process handed out before (two servers of one test given
+ * the same port would have one of them fail to listen while the other answers for both).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.on("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+      });
     });
-  });
+    if (givenPorts.has(port)) continue;
+    givenPorts.add(port);
+    return port;
+  }
+  throw new Error("no free port that was not handed out before");
 }
 
 /** A fresh temporary directory, removed by the caller (or left in os.tmpdir()). */

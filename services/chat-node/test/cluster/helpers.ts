@@ -25,14 +25,17 @@ export const CLUSTER_ENV = {
 export async function cookieFor(lbUrl: string, nodeId: string): Promise<string> {
   // A node nginx marked failed (max_fails) is skipped until fail_timeout passes: keep asking a while.
   const deadline = Date.now() + 20_000;
+  const seen = new Map<string, number>();
   for (let i = 0; Date.now() < deadline; i++) {
     const key = randomUUID().replace(/-/g, "");
     const res = await fetch(`${lbUrl}/healthz`, { headers: { cookie: `chat_sticky=${key}` } });
-    const body = (await res.json()) as { nodeId?: string };
+    const body = (await res.json().catch(() => ({}))) as { nodeId?: string };
     if (body.nodeId === nodeId) return `chat_sticky=${key}`;
+    const who = `${res.status} ${body.nodeId ?? "?"}`;
+    seen.set(who, (seen.get(who) ?? 0) + 1);
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`no sticky key found for ${nodeId}`);
+  throw new Error(`no sticky key found for ${nodeId}; nginx answered: ${[...seen].map(([k, n]) => `${k} x${n}`).join(", ")}`);
 }
 
 /** Creates a conversation through nginx and returns its id. */
@@ -118,11 +121,16 @@ export class Member {
       ...(o.cookie ? { extraHeaders: { cookie: o.cookie } } : {}),
     });
     const member = new Member(socket, userId, conversationId);
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${userId} could not connect`)), 10_000);
-      socket.once("connect", () => (clearTimeout(t), resolve()));
-    });
-    await Promise.race([member.joined, new Promise((_, reject) => setTimeout(() => reject(new Error(`${userId} could not join`)), 10_000).unref())]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`${userId} could not connect`)), 10_000);
+        socket.once("connect", () => (clearTimeout(t), resolve()));
+      });
+      await Promise.race([member.joined, new Promise((_, reject) => setTimeout(() => reject(new Error(`${userId} could not join`)), 10_000).unref())]);
+    } catch (err) {
+      socket.disconnect(); // nobody else holds it: left open, it would reconnect forever and keep the test process alive
+      throw err;
+    }
     return member;
   }
 

@@ -34,9 +34,11 @@ for (const { adapter, shards } of VARIANTS) {
 
     test("sends are stored while it is down, readiness names it, delivery and the gap recover", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      // Each member is handed to the suite as soon as it exists, so that a failure later still closes it.
       const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      fx.members.push(alice);
       const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(alice, bob);
+      fx.members.push(bob);
       const acked: MessageData[] = [await send(alice, "before", "m-0")];
       await eventually(() => bob.contiguous() === 1, 5000, "bob to receive the first message");
 
@@ -85,9 +87,11 @@ describe("one shard of a 3-shard Redis Cluster stops and comes back (sharded ada
     const pairs: { alice: Member; bob: Member; acked: MessageData[] }[] = [];
     for (let i = 0; i < 6; i++) {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
+      // Each member is handed to the suite as soon as it exists, so that a failure later still closes it.
       const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
+      fx.members.push(alice);
       const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(alice, bob);
+      fx.members.push(bob);
       pairs.push({ alice, bob, acked: [await send(alice, "before", `s-${i}-0`)] });
     }
     await eventually(() => pairs.every((p) => p.bob.contiguous() === 1), 5000, "every first message across nodes");
