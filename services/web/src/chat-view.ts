@@ -148,10 +148,14 @@ export function startChatView(opts: ChatViewOptions): () => void {
   }
 
   function send(id: string, text: string, clientMessageId: string): void {
-    client.send(id, text, { clientMessageId }).catch((err: unknown) => {
-      const reason = err instanceof ChatError ? err.code : "error";
-      messageList.markFailed(clientMessageId, reason, () => send(id, text, clientMessageId));
-    });
+    client.send(id, text, { clientMessageId }).then(
+      // Normally gone already, replaced by the stored message; not when that message is older than what the client holds.
+      () => messageList.removePending(clientMessageId),
+      (err: unknown) => {
+        const reason = err instanceof ChatError ? err.code : "error";
+        messageList.markFailed(clientMessageId, reason, () => send(id, text, clientMessageId));
+      },
+    );
   }
 
   client.on("state", (state) => {

@@ -64,6 +64,11 @@ export class MessageList {
     this.scrollToBottom();
   }
 
+  /** Removes a pending send (its message was stored). */
+  removePending(clientMessageId: string): void {
+    this.pendingOf(clientMessageId)?.remove();
+  }
+
   /** Marks a pending send as failed, with a button that retries it (same clientMessageId). */
   markFailed(clientMessageId: string, reason: string, retry: () => void): void {
     const node = this.pendingOf(clientMessageId);
