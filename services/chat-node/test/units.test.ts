@@ -5,7 +5,10 @@ import { tempDir } from "@chat/test-kit";
 import { TokenBuckets } from "../src/rate-limit.ts";
 import { TypingTracker } from "../src/realtime/typing.ts";
 import { GroupCommitter } from "../src/store/group-commit.ts";
+import fs from "node:fs";
+import path from "node:path";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
+import { ThreadedSqliteStore } from "../src/store/threaded-store.ts";
 import { StoreUnavailableError, type NewMessage } from "../src/store/types.ts";
 import { createMetrics } from "../src/metrics.ts";
 
@@ -85,6 +88,25 @@ describe("group commit on the SQLite store", () => {
     assert.equal(page.messages.length, 10, "only the accepted sends are stored");
     await gc.close();
     await store.close();
+  });
+
+  it("the store thread checkpoints between batches: the WAL stays small, and every message is kept", async () => {
+    // 1000 messages in 100 batches over 10 conversations, checkpointed every 100 messages or left to SQLite (10,000 pages).
+    const walBytes = async (deferredCheckpointMessages: number) => {
+      const dataDir = tempDir();
+      const store = new ThreadedSqliteStore({ dataDir, deferredCheckpointMessages });
+      await store.init();
+      const convs = Array.from({ length: 10 }, (_, i) => `c${i}`);
+      for (const id of convs) await store.createConversation({ id, title: "", members: ["u"], createdAt: new Date().toISOString() });
+      for (let b = 0; b < 100; b++) await store.appendBatch(Array.from({ length: 10 }, (_, i) => msg(convs[i]!, b * 10 + i, `k${b}-${i}`)));
+      const size = fs.statSync(path.join(dataDir, "chat.db-wal")).size;
+      for (const id of convs) assert.deepEqual((await store.listMessages(id, { after: 0, limit: 200 })).messages.map((m) => m.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+      await store.close();
+      return size;
+    };
+    const deferred = await walBytes(100);
+    const inCommit = await walBytes(0);
+    assert.ok(deferred * 4 < inCommit, `WAL ${deferred} bytes with a checkpoint every 100 messages, ${inCommit} without`);
   });
 
   it("rejects everything when the store is closed, and acknowledges nothing", async () => {

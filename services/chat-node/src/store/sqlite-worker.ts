@@ -21,7 +21,11 @@ const port = parentPort!;
 port.on("message", (req: Request) => {
   const method = store[req.method] as (...args: unknown[]) => Promise<unknown>;
   method.apply(store, req.args).then(
-    (value) => port.postMessage({ id: req.id, ok: true, value } satisfies Reply),
+    (value) => {
+      port.postMessage({ id: req.id, ok: true, value } satisfies Reply);
+      // After the answer, not inside the commit: the main thread broadcasts the batch meanwhile.
+      if (req.method === "appendBatch") store.checkpointIfDue();
+    },
     (err: unknown) => {
       const e = err instanceof Error ? err : new Error(String(err));
       port.postMessage({ id: req.id, ok: false, error: { name: e.name, message: e.message } } satisfies Reply);
