@@ -81,6 +81,7 @@ test("the traffic moved every chat_ metric it exercised", () => {
     ["chat_messages_stored_total", v("chat_messages_stored_total"), "messages were stored"],
     ["chat_messages_duplicate_total", v("chat_messages_duplicate_total"), "a clientMessageId was repeated"],
     ["chat_fanout_deliveries_total", v("chat_fanout_deliveries_total"), "newMessage reached joined sockets"],
+    ["chat_broadcast_direct_writes_total", v("chat_broadcast_direct_writes_total"), "broadcasts reached WebSocket members"],
     ["chat_typing_broadcasts_total{state=start}", v("chat_typing_broadcasts_total", { state: "start" }), "typing started"],
     ["chat_typing_broadcasts_total{state=stop}", v("chat_typing_broadcasts_total", { state: "stop" }), "typing stopped"],
     ["chat_presence_changes_total{state=online}", v("chat_presence_changes_total", { state: "online" }), "users joined rooms"],

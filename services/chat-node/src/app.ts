@@ -22,6 +22,7 @@ import { createBroker } from "./cluster/index.ts";
 import type { Broker } from "./cluster/types.ts";
 import { ChatService } from "./use-cases/chat-service.ts";
 import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
+import { directWriteCount } from "./realtime/direct-broadcast.ts";
 import { installErrorHandling } from "./http/error-handler.ts";
 import { installRequestMetrics } from "./http/request-metrics.ts";
 import { conversationRoutes } from "./http/conversations.ts";
@@ -56,7 +57,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     pino({ level: config.logLevel, base: { nodeId: config.nodeId }, redact: ["req.headers.authorization", "token", "auth.token"] });
   if (usesDevSecret(config)) logger.warn("JWT_SECRET is not set: using the development secret (never in production)");
 
-  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl) });
+  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount });
   const store = deps.store ?? (await createStore(config, logger));
   await initStore(store, logger, metrics);
   const broker = deps.broker ?? (await createBroker(config, logger, metrics));

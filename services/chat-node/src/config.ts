@@ -44,6 +44,7 @@ export interface Config {
   storeBatchWaitMs: number;
   storeQueueMax: number;
   rateLimitDisabled: boolean;
+  broadcastDirectWrite: boolean;
   rateSend: Bucket;
   rateTyping: Bucket;
   rateRestWrite: Bucket;
@@ -63,7 +64,7 @@ export const CONFIG_VARIABLES = [
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
   "MAX_CONNECTIONS", "SOCKET_MAX_BUFFER_BYTES", "PRESENCE_TTL_MS",
   "STORE_BATCH_MAX", "STORE_BATCH_WAIT_MS", "STORE_QUEUE_MAX",
-  "RATE_LIMIT_DISABLED",
+  "RATE_LIMIT_DISABLED", "BROADCAST_DIRECT_WRITE",
   "RATE_SEND_PER_SEC", "RATE_SEND_BURST", "RATE_TYPING_PER_SEC", "RATE_TYPING_BURST",
   "RATE_REST_WRITE_PER_SEC", "RATE_REST_WRITE_BURST", "RATE_REST_READ_PER_SEC", "RATE_REST_READ_BURST",
   "DEV_TOKENS", "WEB_DIR",
@@ -188,6 +189,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     storeBatchWaitMs: int(env, "STORE_BATCH_WAIT_MS", 0, 0, 1000),
     storeQueueMax: int(env, "STORE_QUEUE_MAX", 20_000, 1, 10_000_000),
     rateLimitDisabled: bool(env, "RATE_LIMIT_DISABLED", false),
+    broadcastDirectWrite: bool(env, "BROADCAST_DIRECT_WRITE", true),
     rateSend: bucket(env, "RATE_SEND", 20, 40),
     rateTyping: bucket(env, "RATE_TYPING", 10, 20),
     rateRestWrite: bucket(env, "RATE_REST_WRITE", 10, 20),

@@ -33,13 +33,21 @@ export const UNMATCHED_ROUTE = { method: "*", route: "unmatched" } as const;
 /** Latency buckets from 0.1 ms to 10 s. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
+export interface MetricsOptions {
+  redis?: boolean;
+  /** Broadcast frames written past Engine.IO so far in this process (realtime/direct-broadcast.ts). */
+  directWrites?: () => number;
+}
+
+export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
   const registry = new client.Registry();
   registry.setDefaultLabels({ node: nodeId });
   client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
 
   // Deliveries are counted on the hot path as a plain number and folded into the counter at scrape time.
   let pendingFanout = 0;
+  const directWrites = opts.directWrites ?? (() => 0);
+  let directWritesSeen = directWrites();
 
   const m = {
     registry,
@@ -68,6 +76,16 @@ export function createMetrics(nodeId: string, opts: { redis?: boolean } = {}) {
           this.inc(pendingFanout);
           pendingFanout = 0;
         }
+      },
+    }),
+    broadcastDirectWrites: new client.Counter({
+      name: "chat_broadcast_direct_writes_total",
+      help: "Broadcast frames (newMessage, typing, presence) written straight to a WebSocket's TCP socket, past Engine.IO's per-socket path",
+      registers: [registry],
+      collect() {
+        const now = directWrites();
+        if (now > directWritesSeen) this.inc(now - directWritesSeen);
+        directWritesSeen = now;
       },
     }),
     rateLimited: new client.Counter({ name: "chat_rate_limited_total", help: "Requests refused by a rate limit, by scope", labelNames: ["scope"] as const, registers: [registry] }),

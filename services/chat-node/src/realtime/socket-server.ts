@@ -11,6 +11,7 @@ import type { Broker } from "../cluster/types.ts";
 import { disconnectReasonLabel } from "../metrics.ts";
 import { createHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
+import { installDirectBroadcast } from "./direct-broadcast.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { TypingTracker } from "./typing.ts";
 
@@ -59,6 +60,7 @@ export interface Realtime {
 
 export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime {
   const { config, metrics } = deps;
+  if (config.broadcastDirectWrite) installDirectBroadcast();
   const io = new Server(server, {
     path: SOCKET_PATH,
     serveClient: false,
