@@ -111,6 +111,7 @@ describe("broadcasts past Engine.IO", () => {
       socket.on("sizes", (sizes: number[]) => {
         for (const n of sizes) io.to("r").emit("text", "é".repeat(n));
       });
+      socket.on("binary", () => io.to("r").emit("bin", { label: "b", bytes: Buffer.from([0, 1, 2, 255]) }));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const client = ioClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { transports: ["websocket"], reconnection: false, forceNew: true });
@@ -141,6 +142,13 @@ describe("broadcasts past Engine.IO", () => {
       await eventually(() => texts.length === sizes.length, 5000, "every size");
       assert.deepEqual(texts.map((t) => t.length), sizes);
       assert.ok(texts.every((t) => /^é*$/.test(t)));
+
+      // A binary broadcast (several Engine.IO packets) takes Socket.IO's path, its bytes intact.
+      const bin = new Promise<{ label: string; bytes: ArrayBuffer | Uint8Array }>((resolve) => client.once("bin", resolve));
+      client.emit("binary");
+      const b = await bin;
+      assert.equal(b.label, "b");
+      assert.deepEqual([...new Uint8Array(b.bytes)], [0, 1, 2, 255]);
     } finally {
       client.disconnect();
       await io.close();

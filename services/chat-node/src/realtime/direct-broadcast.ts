@@ -103,27 +103,34 @@ export function installDirectBroadcast(): void {
   installed = true;
   const original = Adapter.prototype.broadcast;
   Adapter.prototype.broadcast = function broadcast(this: Adapter, packet: Packet, opts: BroadcastOptions): void {
-    const self = this as unknown as AdapterInternals;
     const flags = opts.flags ?? {};
-    packet.nsp = self.nsp.name;
-    const encoded = self.encoder.encode(packet);
-    if (encoded.length !== 1 || typeof encoded[0] !== "string" || flags.volatile) {
+    // A volatile packet is dropped for a socket whose transport is busy: Socket.IO's own rule.
+    if (flags.volatile) {
       original.call(this, packet, opts);
       return;
     }
-    // "4" is Engine.IO's message packet type; what Socket.IO's own pre-encoded frame carries too.
-    const payload = Buffer.from(`4${encoded[0]}`);
-    const frame = textFrame(payload);
+    const self = this as unknown as AdapterInternals;
+    packet.nsp = self.nsp.name;
+    // Encoded once for every recipient and either path.
+    const encoded = self.encoder.encode(packet);
+    // "4" is Engine.IO's message packet type, as in Socket.IO's own pre-encoded frame; a binary
+    // packet (several parts) has no single frame and always takes Socket.IO's path.
+    const payload = encoded.length === 1 && typeof encoded[0] === "string" ? Buffer.from(`4${encoded[0]}`) : undefined;
+    const frame = payload && textFrame(payload);
     let packetOpts: Record<string, unknown> | undefined;
     self.apply(opts, (socket) => {
       socket.notifyOutgoingListeners?.(packet);
-      const tcp = directSocket(socket.conn);
+      const tcp = frame && directSocket(socket.conn);
       if (tcp) {
         tcp.write(frame);
         directWrites++;
         return;
       }
-      packetOpts ??= { preEncoded: true, volatile: flags.volatile, compress: flags.compress, wsPreEncodedFrame: [frame.subarray(0, frame.length - payload.length), payload] };
+      packetOpts ??= {
+        preEncoded: true,
+        compress: flags.compress,
+        ...(frame && payload ? { wsPreEncodedFrame: [frame.subarray(0, frame.length - payload.length), payload] } : {}),
+      };
       socket.client.writeToEngine(encoded, packetOpts);
     });
   };
