@@ -39,6 +39,7 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   maxConnections: number;
   socketMaxBufferBytes: number;
+  socketMaxOutgoingBytes: number;
   presenceTtlMs: number;
   storeBatchMax: number;
   storeBatchWaitMs: number;
@@ -62,7 +63,7 @@ export const CONFIG_VARIABLES = [
   "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN",
   "DATA_DIR", "SQLITE_SYNCHRONOUS",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
-  "MAX_CONNECTIONS", "SOCKET_MAX_BUFFER_BYTES", "PRESENCE_TTL_MS",
+  "MAX_CONNECTIONS", "SOCKET_MAX_BUFFER_BYTES", "SOCKET_MAX_OUTGOING_BYTES", "PRESENCE_TTL_MS",
   "STORE_BATCH_MAX", "STORE_BATCH_WAIT_MS", "STORE_QUEUE_MAX",
   "RATE_LIMIT_DISABLED", "BROADCAST_DIRECT_WRITE",
   "RATE_SEND_PER_SEC", "RATE_SEND_BURST", "RATE_TYPING_PER_SEC", "RATE_TYPING_BURST",
@@ -94,6 +95,13 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (["1", "true", "yes", "on"].includes(v)) return true;
   if (["0", "false", "no", "off"].includes(v)) return false;
   throw new ConfigError(`${name} must be 1/0 (or true/false), got "${raw}"`);
+}
+
+/** SOCKET_MAX_OUTGOING_BYTES: 0 (no bound) or at least 64 KiB, so that one catch-up page never trips it. */
+function outgoingLimit(env: Env): number {
+  const n = int(env, "SOCKET_MAX_OUTGOING_BYTES", 8 * 1024 * 1024, 0, 1 << 30);
+  if (n !== 0 && n < 65_536) throw new ConfigError(`SOCKET_MAX_OUTGOING_BYTES must be 0 (no bound) or at least 65536, got ${n}`);
+  return n;
 }
 
 function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
@@ -184,6 +192,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
     maxConnections: int(env, "MAX_CONNECTIONS", 20_000, 1, 10_000_000),
     socketMaxBufferBytes: int(env, "SOCKET_MAX_BUFFER_BYTES", 65_536, 1024, 100_000_000),
+    socketMaxOutgoingBytes: outgoingLimit(env),
     presenceTtlMs: int(env, "PRESENCE_TTL_MS", 30_000, 1000, 3_600_000),
     storeBatchMax: int(env, "STORE_BATCH_MAX", 512, 1, 100_000),
     storeBatchWaitMs: int(env, "STORE_BATCH_WAIT_MS", 0, 0, 1000),

@@ -88,6 +88,11 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
         directWritesSeen = now;
       },
     }),
+    slowConsumersCut: new client.Counter({
+      name: "chat_slow_consumers_cut_total",
+      help: "Sockets cut because more than SOCKET_MAX_OUTGOING_BYTES waited to be sent to them (a client that stopped reading)",
+      registers: [registry],
+    }),
     rateLimited: new client.Counter({ name: "chat_rate_limited_total", help: "Requests refused by a rate limit, by scope", labelNames: ["scope"] as const, registers: [registry] }),
     typingBroadcasts: new client.Counter({ name: "chat_typing_broadcasts_total", help: "Typing transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),
     presenceChanges: new client.Counter({ name: "chat_presence_changes_total", help: "Presence transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),

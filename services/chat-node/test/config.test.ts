@@ -18,6 +18,10 @@ describe("configuration", () => {
     assert.equal(c.shutdownTimeoutMs, 10_000);
     assert.deepEqual(c.rateSend, { perSec: 20, burst: 40 });
     assert.equal(c.devTokens, true);
+    assert.equal(c.socketMaxOutgoingBytes, 8 * 1024 * 1024);
+    assert.equal(c.broadcastDirectWrite, true);
+    assert.equal(loadConfig({ SOCKET_MAX_OUTGOING_BYTES: "0" }).socketMaxOutgoingBytes, 0, "0: no bound");
+    assert.equal(loadConfig({ BROADCAST_DIRECT_WRITE: "0" }).broadcastDirectWrite, false);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -38,6 +42,9 @@ describe("configuration", () => {
     ["JWT_SECRET", { JWT_SECRET: "short" }],
     ["DEV_TOKENS", { NODE_ENV: "production", JWT_SECRET: "a-production-secret-0123456789", DEV_TOKENS: "1" }],
     ["SOCKET_MAX_BUFFER_BYTES", { SOCKET_MAX_BUFFER_BYTES: "2000", MAX_MESSAGE_LENGTH: "4000" }],
+    ["SOCKET_MAX_OUTGOING_BYTES", { SOCKET_MAX_OUTGOING_BYTES: "1000" }],
+    ["SOCKET_MAX_OUTGOING_BYTES", { SOCKET_MAX_OUTGOING_BYTES: "lots" }],
+    ["BROADCAST_DIRECT_WRITE", { BROADCAST_DIRECT_WRITE: "sometimes" }],
   ];
   for (const [name, env] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${name}`, () => {

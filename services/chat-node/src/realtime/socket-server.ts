@@ -12,6 +12,7 @@ import { disconnectReasonLabel } from "../metrics.ts";
 import { createHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
 import { installDirectBroadcast } from "./direct-broadcast.ts";
+import { watchSlowConsumers } from "./slow-consumers.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { TypingTracker } from "./typing.ts";
 
@@ -78,6 +79,10 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   let connected = 0;
   const inflight = { count: 0, onIdle: () => {} };
   installDrainGate(server, SOCKET_PATH, () => draining);
+  const stopWatchingSlowConsumers = watchSlowConsumers(io, config.socketMaxOutgoingBytes, (info) => {
+    metrics.slowConsumersCut.inc();
+    deps.logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
+  });
 
   io.use((socket, next) => {
     if (draining) {
@@ -152,6 +157,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
       while (connected > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     },
     async close() {
+      stopWatchingSlowConsumers();
       typing.close();
       // io.local: with the Redis adapter a plain io.disconnectSockets() disconnects every node's sockets.
       io.local.disconnectSockets(true);
