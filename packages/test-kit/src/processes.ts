@@ -56,9 +56,28 @@ export async function freePort(): Promise<number> {
   throw new Error("no free port that was not handed out before");
 }
 
-/** A fresh temporary directory, removed by the caller (or left in os.tmpdir()). */
+const tempDirs: string[] = [];
+
+function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* already gone, or held by something we cannot remove: leave it */
+    }
+  }
+}
+
+/**
+ * A fresh temporary directory, removed when this process exits, so that tests and benchmarks leave
+ * no databases, logs or sockets behind (a node restarted on the same directory within the process
+ * still finds it).
+ */
 export function tempDir(prefix = "chat-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (tempDirs.length === 0) process.once("exit", removeTempDirs);
+  tempDirs.push(dir);
+  return dir;
 }
 
 export interface Proc {
