@@ -10,6 +10,11 @@ export interface SystemResult {
   retried?: number[];
   /** Highest passing step (delivery ratio 1.0, no errors, p99 < 100 ms) below the first that failed twice. */
   saturation?: { offeredRate: number; deliveriesPerSec: number; p99: number; lowerBound?: boolean };
+  /**
+   * With `--ladders n` (n > 1): every ladder's saturation in deliveries/s (0: none), in the order
+   * they ran; `steps` and `saturation` are then the median ladder's.
+   */
+  ladders?: number[];
 }
 export interface HalfRateResult {
   system: SystemKind;
@@ -68,10 +73,19 @@ export function renderMarkdown(r: BenchResult, svgName: string): string {
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const s of r.systems) {
     const h = halfOf(s.system);
+    const ladders = s.ladders && s.ladders.length > 1 ? ` (ladders ${s.ladders.map((v) => fmt(v)).join(", ")})` : "";
     const full = at(s, seedSat?.offeredRate);
     out.push(
-      `| ${LABEL[s.system]} | ${s.saturation?.lowerBound ? "≥ " : ""}${fmt(s.saturation?.deliveriesPerSec)} | ${fmt(s.saturation?.offeredRate)} | ${fmt(s.saturation?.p99, 1)} | ${ratio(s.saturation?.deliveriesPerSec, seedSat?.deliveriesPerSec)} | ${h ? `${fmt(h.p99Median, 1)} (at ${h.offeredRate}/s; rounds ${h.p99s.map((v) => fmt(v, 1)).join(", ")})` : "–"} | ${full ? full.deliveryRatio.toFixed(4) : "–"} |`,
+      `| ${LABEL[s.system]} | ${s.saturation?.lowerBound ? "≥ " : ""}${fmt(s.saturation?.deliveriesPerSec)}${ladders} | ${fmt(s.saturation?.offeredRate)} | ${fmt(s.saturation?.p99, 1)} | ${ratio(s.saturation?.deliveriesPerSec, seedSat?.deliveriesPerSec)} | ${h ? `${fmt(h.p99Median, 1)} (at ${h.offeredRate}/s; rounds ${h.p99s.map((v) => fmt(v, 1)).join(", ")})` : "–"} | ${full ? full.deliveryRatio.toFixed(4) : "–"} |`,
     );
+  }
+  const seedLadders = seed?.ladders;
+  if (seedLadders && seedLadders.length > 1) {
+    out.push("", `Saturation is the median of ${seedLadders.length} ladders per system, run in alternating order (first ladder: the systems in the order above; second: reversed; ...). Each ladder's ratio to the seed's ladder of the same round:`, "");
+    for (const s of r.systems) {
+      if (s.system === "seed" || !s.ladders) continue;
+      out.push(`- ${LABEL[s.system]}: ${s.ladders.map((v, i) => ratio(v, seedLadders[i])).join(", ")}`);
+    }
   }
   if (r.idle.length) {
     const seedIdle = r.idle.find((i) => i.system === "seed")?.bytesPerConnection;

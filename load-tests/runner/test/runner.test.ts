@@ -5,8 +5,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
-import { startNode, stopAll, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
+import { startNode, stopAll, tempDir, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
 import { buildPlan } from "../src/plan.ts";
 import { LoadSession } from "../src/session.ts";
 import { launch } from "../src/launch.ts";
@@ -82,6 +83,31 @@ describe("load runner", () => {
     assert.equal(out.deliveryRatio, 1);
     for (const k of ["deliveriesPerSec", "serverRssPerConnection", "connectWallMs"]) assert.equal(typeof out[k], "number", k);
   });
+});
+
+test("pnpm bench, tiny: two ladders per system in alternating order, the median reported with every ladder's figure", () => {
+  const out = tempDir("chat-bench-out-");
+  const bench = path.join(import.meta.dirname, "../src/bench.ts");
+  const r = spawnSync(
+    process.execPath,
+    [bench, "--systems", "seed,raw", "--ladders", "2", "--users", "20", "--rooms", "4", "--rates", "20,40", "--step-seconds", "1", "--half-rounds", "0", "--idle", "0", "--out", out],
+    { encoding: "utf8", timeout: 180_000 },
+  );
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const order = [...r.stderr.matchAll(/ladder (\d)\/2: (\w+)/g)].map((m) => `${m[1]}:${m[2]}`);
+  assert.deepEqual(order, ["1:seed", "1:raw", "2:raw", "2:seed"]);
+  const json = fs.readdirSync(out).find((f) => f.endsWith(".json"));
+  assert.ok(json, "a JSON result");
+  const result = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as { systems: { system: string; ladders?: number[]; saturation?: { deliveriesPerSec: number } }[] };
+  for (const s of result.systems) {
+    assert.equal(s.ladders?.length, 2, s.system);
+    // 40 msg/s in rooms of 5 is 200 deliveries/s: both ladders pass every step.
+    assert.deepEqual(s.ladders, [200, 200], s.system);
+    assert.equal(s.saturation?.deliveriesPerSec, 200);
+  }
+  const md = fs.readFileSync(path.join(out, json.replace(/json$/, "md")), "utf8");
+  assert.match(md, /ladders 200, 200/);
+  assert.match(md, /raw ws floor: 1\.00×, 1\.00×/);
 });
 
 test("histogram quantiles", () => {
