@@ -12,19 +12,13 @@ import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { io as ioClient } from "socket.io-client";
 import { directWriteCount, installDirectBroadcast } from "../src/realtime/direct-broadcast.ts";
-import { api, closeAllSockets, collect, connectUser, emitAck, eventually, startNode, stopAll, type ChatSocket } from "@chat/test-kit";
+import { closeAllSockets, collect, connectUser, emitAck, eventually, startNode, stopAll, type ChatSocket } from "@chat/test-kit";
 import type { JoinAck, MessageData, SendAck } from "@chat/protocol";
-import { createConversation, joined } from "./helpers.ts";
+import { createConversation, joined, metricValue } from "./helpers.ts";
 
 const N = 300;
 const BURST = 20;
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = (await api(url).get<string>("/metrics")).body;
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, "m").exec(String(text));
-  assert.ok(m, `/metrics has ${name}`);
-  return Number(m[1]);
-}
 
 describe("broadcasts past Engine.IO", () => {
   after(async () => {
@@ -77,8 +71,8 @@ describe("broadcasts past Engine.IO", () => {
       assert.deepEqual(atDave.items.map((m) => m.seq), seqs.slice(first - 1), "dave: a gap-free suffix in seq order");
       assert.equal(dave.io.engine.transport.name, "websocket", "dave upgraded");
 
-      const written = await metric(node.url, "chat_broadcast_direct_writes_total");
-      const fanout = await metric(node.url, "chat_fanout_deliveries_total");
+      const written = await metricValue(node.url, "chat_broadcast_direct_writes_total");
+      const fanout = await metricValue(node.url, "chat_fanout_deliveries_total");
       assert.equal(fanout, 3 * N + atDave.items.length);
       if (direct) {
         // bob's N frames at least went straight to TCP; carol's N (long-polling) cannot have.

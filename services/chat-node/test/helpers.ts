@@ -1,4 +1,5 @@
 /** Scenario set-up shared by the node's tests: a conversation with members and their joined sockets. */
+import assert from "node:assert/strict";
 import { api, connectUser, emitAck, mintToken, type ChatSocket } from "@chat/test-kit";
 import type { Conversation, JoinAck, MessagePage } from "@chat/protocol";
 
@@ -20,4 +21,12 @@ export async function history(url: string, userId: string, conversationId: strin
   const res = await api(url, await mintToken(userId)).get<MessagePage>(`/conversations/${conversationId}/messages${query}`);
   if (res.status !== 200) throw new Error(`history: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
+}
+
+/** The value of an unlabelled series (or the first series) of `name` on the node's /metrics. */
+export async function metricValue(url: string, name: string): Promise<number> {
+  const text = String((await api(url).get<string>("/metrics")).body);
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, "m").exec(text);
+  assert.ok(m, `/metrics has ${name}`);
+  return Number(m[1]);
 }

@@ -6,9 +6,9 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Socket as TcpSocket } from "node:net";
-import { api, closeAllSockets, collect, emitAck, eventually, startNode, stopAll, type ChatSocket } from "@chat/test-kit";
+import { closeAllSockets, collect, emitAck, eventually, startNode, stopAll, type ChatSocket } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { createConversation, history, joined } from "./helpers.ts";
+import { createConversation, history, joined, metricValue } from "./helpers.ts";
 
 const LIMIT = 256 * 1024;
 const BODY = "x".repeat(3900);
@@ -16,12 +16,6 @@ const BURST = 50;
 /** At most 40 MB sent: the kernel's socket buffers on loopback hold a few MB before the node's queue grows. */
 const MAX_BURSTS = 200;
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = String((await api(url).get<string>("/metrics")).body);
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)$`, "m").exec(text);
-  assert.ok(m, `/metrics has ${name}`);
-  return Number(m[1]);
-}
 
 /** The TCP socket under socket.io-client's WebSocket transport (engine.io-client on `ws`). */
 function tcpOf(s: ChatSocket): TcpSocket {
@@ -44,7 +38,7 @@ describe("a client that stops reading", () => {
     const carol = await joined(node.url, "carol", conv.id);
     const atBob = collect<MessageData>(bob, "newMessage");
     const atCarol = collect<MessageData>(carol, "newMessage");
-    assert.equal(await metric(node.url, "chat_slow_consumers_cut_total"), 0);
+    assert.equal(await metricValue(node.url, "chat_slow_consumers_cut_total"), 0);
 
     // carol's client stops reading: the kernel's buffers fill, then the node's queue for her grows.
     tcpOf(carol).pause();
@@ -55,10 +49,10 @@ describe("a client that stops reading", () => {
         Array.from({ length: BURST }, () => emitAck<SendAck>(alice, "sendMessage", { conversationId: conv.id, message: BODY, clientMessageId: `m${sent++}` }, 20_000)),
       );
       assert.ok(acks.every((a) => a.ok), "every send acknowledged");
-      if (b % 5 === 4) cut = await metric(node.url, "chat_slow_consumers_cut_total");
+      if (b % 5 === 4) cut = await metricValue(node.url, "chat_slow_consumers_cut_total");
     }
-    await eventually(async () => (await metric(node.url, "chat_slow_consumers_cut_total")) > 0, 5000, "the slow client cut");
-    assert.equal(await metric(node.url, "chat_slow_consumers_cut_total"), 1, "only carol was cut");
+    await eventually(async () => (await metricValue(node.url, "chat_slow_consumers_cut_total")) > 0, 5000, "the slow client cut");
+    assert.equal(await metricValue(node.url, "chat_slow_consumers_cut_total"), 1, "only carol was cut");
 
     // bob, reading all along, got every message in order.
     await eventually(() => atBob.items.length === sent, 20_000, `bob's ${sent} messages`);
