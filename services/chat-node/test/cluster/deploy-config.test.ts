@@ -68,6 +68,17 @@ test("every way of starting a node gives it the project's V8 options", () => {
   }
 });
 
+test("the image applies the same dependency patches as the workspace (pnpm patchedDependencies)", () => {
+  const read = (f: string) => fs.readFileSync(path.join(REPO_ROOT, f), "utf8");
+  const patches = [...read("pnpm-workspace.yaml").matchAll(/^\s+\S+:\s*(patches\/\S+\.patch)\s*$/gm)].map((m) => m[1]!);
+  assert.ok(patches.length > 0, "pnpm-workspace.yaml lists the patches");
+  for (const p of patches) assert.ok(fs.existsSync(path.join(REPO_ROOT, p)), `${p} exists`);
+  const dockerfile = read("services/chat-node/Dockerfile");
+  const copy = dockerfile.search(/^COPY patches patches\/$/m);
+  const install = dockerfile.search(/^RUN pnpm install/m);
+  assert.ok(copy >= 0 && install > copy, "the Dockerfile copies patches/ before pnpm install");
+});
+
 test("compose mounts only files the repository has", () => {
   const generated = new Set(["./services/web/dist", "./k6-results"]);
   for (const [name, s] of Object.entries(compose.services)) {
