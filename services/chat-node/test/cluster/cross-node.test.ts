@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { api, eventually, mintToken } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, redisClientNames } from "./helpers.ts";
+import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, createConversation, history, redisClientNames } from "./helpers.ts";
 
 const VARIANTS = [
   { adapter: "classic", shards: 0 },
@@ -23,10 +23,8 @@ for (const { adapter, shards } of VARIANTS) {
 
     test("messages, typing and presence cross nodes; concurrent sends keep seq 1..N", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
-      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
-      fx.members.push(alice);
-      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(bob);
+      const alice = await fx.join("alice", conv, "node-1");
+      const bob = await fx.join("bob", conv, "node-2");
 
       await eventually(() => alice.presence.some((p) => p.userId === "bob" && p.online && p.conversationId === conv), 5000, "alice to see bob online");
       const online = await api(fx.cluster.url, await mintToken("alice")).get<{ online: string[] }>(`/conversations/${conv}/presence`);
@@ -80,12 +78,9 @@ for (const { adapter, shards } of VARIANTS) {
 
     test("one user typing from tabs on both nodes: one true, and one false after the last tab stops", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
-      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
-      fx.members.push(alice);
-      const tab1 = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
-      fx.members.push(tab1);
-      const tab2 = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(tab2);
+      const alice = await fx.join("alice", conv, "node-1");
+      const tab1 = await fx.join("bob", conv, "node-1");
+      const tab2 = await fx.join("bob", conv, "node-2");
       const seen = () => alice.typing.filter((t) => t.userId === "bob").map((t) => t.isTyping);
       const emit = (m: Member, event: "typing" | "stopTyping") => m.socket.timeout(3000).emitWithAck(event, { conversationId: conv });
 

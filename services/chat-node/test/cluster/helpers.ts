@@ -240,7 +240,15 @@ export function assertHistory(all: MessageData[], acked: MessageData[]): void {
  * A cluster for one describe(): started before its tests; after them, its members are closed and
  * every process is stopped. Tests read `fx.cluster` and push the members they open to `fx.members`.
  */
-export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): { readonly cluster: Cluster; members: Member[] } {
+export interface ClusterFixture {
+  readonly cluster: Cluster;
+  /** Every member connected in the suite, closed after it. */
+  members: Member[];
+  /** Connects `userId` through nginx, pinned to `nodeId` by its sticky cookie, joined to the conversation; closed after the suite. */
+  join(userId: string, conversationId: string, nodeId: string): Promise<Member>;
+}
+
+export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): ClusterFixture {
   let cluster: Cluster | undefined;
   const members: Member[] = [];
   before(async () => {
@@ -251,12 +259,22 @@ export function clusterPerSuite(opts: Parameters<typeof startCluster>[0]): { rea
     await cluster?.stop();
     await stopAll();
   });
+  const started = (): Cluster => {
+    if (!cluster) throw new Error("the cluster is not started yet");
+    return cluster;
+  };
   return {
     get cluster() {
-      if (!cluster) throw new Error("the cluster is not started yet");
-      return cluster;
+      return started();
     },
     members,
+    async join(userId, conversationId, nodeId) {
+      const url = started().url;
+      const m = await Member.connect(url, userId, conversationId, { cookie: await cookieFor(url, nodeId) });
+      // Handed to the suite as soon as it exists, so that a failure later still closes it.
+      members.push(m);
+      return m;
+    },
   };
 }
 

@@ -9,7 +9,7 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { MessageData, SendAck } from "@chat/protocol";
 import { eventually, freePort, startNode, stopAll } from "@chat/test-kit";
-import { CLUSTER_ENV, Member, clusterPerSuite, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, redisCli } from "./helpers.ts";
+import { CLUSTER_ENV, clusterPerSuite, assertExactlyOnce, assertHistory, createConversation, history, redisCli, type Member } from "./helpers.ts";
 
 async function readyz(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`${url}/readyz`);
@@ -34,11 +34,8 @@ for (const { adapter, shards } of VARIANTS) {
 
     test("sends are stored while it is down, readiness names it, delivery and the gap recover", async () => {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
-      // Each member is handed to the suite as soon as it exists, so that a failure later still closes it.
-      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
-      fx.members.push(alice);
-      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(bob);
+      const alice = await fx.join("alice", conv, "node-1");
+      const bob = await fx.join("bob", conv, "node-2");
       const acked: MessageData[] = [await send(alice, "before", "m-0")];
       await eventually(() => bob.contiguous() === 1, 5000, "bob to receive the first message");
 
@@ -87,11 +84,8 @@ describe("one shard of a 3-shard Redis Cluster stops and comes back (sharded ada
     const pairs: { alice: Member; bob: Member; acked: MessageData[] }[] = [];
     for (let i = 0; i < 6; i++) {
       const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
-      // Each member is handed to the suite as soon as it exists, so that a failure later still closes it.
-      const alice = await Member.connect(fx.cluster.url, "alice", conv, { cookie: await cookieFor(fx.cluster.url, "node-1") });
-      fx.members.push(alice);
-      const bob = await Member.connect(fx.cluster.url, "bob", conv, { cookie: await cookieFor(fx.cluster.url, "node-2") });
-      fx.members.push(bob);
+      const alice = await fx.join("alice", conv, "node-1");
+      const bob = await fx.join("bob", conv, "node-2");
       pairs.push({ alice, bob, acked: [await send(alice, "before", `s-${i}-0`)] });
     }
     await eventually(() => pairs.every((p) => p.bob.contiguous() === 1), 5000, "every first message across nodes");
