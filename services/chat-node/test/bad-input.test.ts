@@ -64,6 +64,11 @@ describe("hostile input", () => {
       ["an over-long clientMessageId", () => ({ conversationId: C(), message: "x", clientMessageId: "k".repeat(65) }), "INVALID_PAYLOAD"],
       ["a numeric clientMessageId", () => ({ conversationId: C(), message: "x", clientMessageId: 7 }), "INVALID_PAYLOAD"],
       ["a numeric senderId", () => ({ conversationId: C(), message: "x", senderId: 5 }), "INVALID_PAYLOAD"],
+      // A lone surrogate cannot be stored as UTF-8: the stored text would differ from the broadcast one.
+      ["a lone high surrogate in the message", () => ({ conversationId: C(), message: "a\ud800b" }), "INVALID_PAYLOAD"],
+      ["a lone low surrogate ending the message", () => ({ conversationId: C(), message: "x\udc00" }), "INVALID_PAYLOAD"],
+      ["a lone surrogate as clientMessageId", () => ({ conversationId: C(), message: "x", clientMessageId: "\ud800" }), "INVALID_PAYLOAD"],
+      ["a lone surrogate in the conversationId", () => ({ conversationId: `${C()}\udfff`, message: "x" }), "INVALID_PAYLOAD"],
       ["an over-long message", () => ({ conversationId: C(), message: "m".repeat(MAX + 1) }), "PAYLOAD_TOO_LARGE"],
       ["an unknown conversation", () => ({ conversationId: "no-such-conversation", message: "x" }), "NOT_FOUND"],
       ["a conversation the user is not in", () => ({ conversationId: foreign.id, message: "x" }), "FORBIDDEN"],
@@ -88,6 +93,7 @@ describe("hostile input", () => {
     typing: [
       ...notObjects.map(([n, v]): [string, () => unknown, string] => [n, () => v, "INVALID_PAYLOAD"]),
       ["a numeric conversationId", () => ({ conversationId: 1 }), "INVALID_PAYLOAD"],
+      ["a lone surrogate as userId", () => ({ conversationId: C(), userId: "alice\ud800" }), "INVALID_PAYLOAD"],
       ["an extra field", () => ({ conversationId: C(), isTyping: true }), "INVALID_PAYLOAD"],
       ["somebody else's userId", () => ({ conversationId: C(), userId: "bob" }), "FORBIDDEN"],
       ["an unknown conversation", () => ({ conversationId: "no-such-conversation" }), "NOT_FOUND"],
@@ -145,6 +151,8 @@ describe("hostile input", () => {
       ["a __proto__ key", '{"members":["bob"],"__proto__":{"x":1}}', 400, "INVALID_PAYLOAD"],
       ["a constructor key", '{"members":["bob"],"constructor":{"prototype":{"x":1}}}', 400, "INVALID_PAYLOAD"],
       ["an over-long title", { members: ["bob"], title: "t".repeat(201) }, 400, "INVALID_PAYLOAD"],
+      ["a lone surrogate in the title", { members: ["bob"], title: "t\ud800" }, 400, "INVALID_PAYLOAD"],
+      ["a lone surrogate in a member id", { members: ["bob\udc00"] }, 400, "INVALID_PAYLOAD"],
       ["a text/plain body", "members=bob", 400, "INVALID_PAYLOAD", { "content-type": "text/plain" }],
       ["a body over the limit", { members: ["bob"], title: "t".repeat(600_000) }, 413, "PAYLOAD_TOO_LARGE"],
     ];
@@ -167,6 +175,8 @@ describe("hostile input", () => {
       ["an extra field", C, { message: "x", seq: 99 }, 400, "INVALID_PAYLOAD"],
       ["a __proto__ key", C, '{"message":"x","__proto__":{"y":1}}', 400, "INVALID_PAYLOAD"],
       ["an over-long clientMessageId", C, { message: "x", clientMessageId: "k".repeat(65) }, 400, "INVALID_PAYLOAD"],
+      ["a lone surrogate in the message", C, { message: "a\ud800b" }, 400, "INVALID_PAYLOAD"],
+      ["a lone surrogate as clientMessageId", C, { message: "x", clientMessageId: "k\udfff" }, 400, "INVALID_PAYLOAD"],
       ["an over-long message", C, { message: "m".repeat(MAX + 1) }, 413, "PAYLOAD_TOO_LARGE"],
       ["somebody else's senderId", C, { message: "x", senderId: "bob" }, 403, "FORBIDDEN"],
       ["an unknown conversation", () => "no-such-conversation", { message: "x" }, 404, "NOT_FOUND"],
@@ -222,5 +232,22 @@ describe("hostile input", () => {
     assert.equal((await good).message, "still here");
     const fresh = await connectUser(node.url, "erin");
     assert.ok(fresh.connected);
+  });
+
+  it("well-formed text outside the BMP is stored and broadcast exactly as sent (lengths in UTF-16 units)", async () => {
+    const text = "😀 é 𝄞 中文 \u0000 \u200d"; // surrogate pairs, combining-free accents, CJK, NUL, ZWJ
+    const good = waitForEvent<{ message: string; clientMessageId?: string }>(observer, "newMessage");
+    const ack = await emitAck<{ ok: boolean; message: { message: string; seq: number } }>(alice, "sendMessage", { conversationId: conv.id, message: text, clientMessageId: "🔑-1" });
+    assert.equal(ack.ok, true);
+    assert.equal(ack.message.message, text);
+    const got = await good;
+    assert.deepEqual([got.message, got.clientMessageId], [text, "🔑-1"]);
+    const stored = (await history(node.url, "bob", conv.id)).messages.find((m) => m.seq === ack.message.seq);
+    assert.equal(stored?.message, text);
+    // MAX_MESSAGE_LENGTH counts UTF-16 code units, as JavaScript's length and HTML's maxlength do: 50 emoji are 100.
+    const fits = await emitAck<{ ok: boolean }>(alice, "sendMessage", { conversationId: conv.id, message: "😀".repeat(MAX / 2) });
+    assert.equal(fits.ok, true);
+    const over = await emitAck<{ ok: boolean; error?: { code: string } }>(alice, "sendMessage", { conversationId: conv.id, message: "😀".repeat(MAX / 2) + "x" });
+    assert.equal(over.error?.code, "PAYLOAD_TOO_LARGE");
   });
 });
