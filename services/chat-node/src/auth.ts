@@ -1,15 +1,26 @@
 /**
- * HS256 JWTs: `sub` is the user id (1-128 characters), `exp` is honoured. Anything else
- * (no token, garbage, another algorithm, `alg: none`, a wrong signature, expired) is UNAUTHORIZED.
+ * HS256 JWTs: `sub` is the user id (1-128 characters of well-formed UTF-16), `exp` is honoured when
+ * present (a token without one does not expire: the contract asks for `sub` only, and common JWT
+ * libraries mint tokens without `exp` unless told to). Anything else (no token, garbage, another
+ * algorithm, `alg: none`, a wrong signature, expired, not yet valid) is UNAUTHORIZED.
  */
 import { createSecretKey } from "node:crypto";
 import { SignJWT, jwtVerify } from "jose";
 import { ErrorCode, Limits } from "@chat/protocol";
 import { AppError } from "./errors.ts";
 
+/** What a valid token says. */
+export interface Identity {
+  userId: string;
+  /** When the token expires (ms since the epoch), if it does. */
+  expiresAt?: number;
+}
+
 export interface Authenticator {
   /** The user id of a valid token; throws AppError(UNAUTHORIZED) otherwise. */
   verify(token: unknown): Promise<string>;
+  /** The user id and expiry of a valid token; throws AppError(UNAUTHORIZED) otherwise. */
+  identify(token: unknown): Promise<Identity>;
   /** Mints a token for `userId`, valid for `ttlSec`. */
   sign(userId: string, ttlSec?: number): Promise<string>;
 }
@@ -18,19 +29,25 @@ export function createAuthenticator(secret: string): Authenticator {
   // One KeyObject for the node's life: jose would otherwise import raw key bytes at every handshake.
   const key = createSecretKey(Buffer.from(secret, "utf8"));
   const unauthorized = (message: string, cause?: unknown) => new AppError(ErrorCode.UNAUTHORIZED, message, { cause });
+  async function identify(token: unknown): Promise<Identity> {
+    if (typeof token !== "string" || token.length === 0) throw unauthorized("missing token");
+    if (token.length > 4096) throw unauthorized("token too long");
+    let sub: unknown;
+    let exp: unknown;
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], requiredClaims: ["sub"] });
+      sub = payload.sub;
+      exp = payload.exp;
+    } catch (err) {
+      throw unauthorized("invalid or expired token", err);
+    }
+    if (typeof sub !== "string" || sub.length < 1 || sub.length > Limits.idMaxLength || !sub.isWellFormed()) throw unauthorized("invalid subject");
+    return typeof exp === "number" ? { userId: sub, expiresAt: exp * 1000 } : { userId: sub };
+  }
   return {
+    identify,
     async verify(token) {
-      if (typeof token !== "string" || token.length === 0) throw unauthorized("missing token");
-      if (token.length > 4096) throw unauthorized("token too long");
-      let sub: unknown;
-      try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], requiredClaims: ["sub", "exp"] });
-        sub = payload.sub;
-      } catch (err) {
-        throw unauthorized("invalid or expired token", err);
-      }
-      if (typeof sub !== "string" || sub.length < 1 || sub.length > Limits.idMaxLength) throw unauthorized("invalid subject");
-      return sub;
+      return (await identify(token)).userId;
     },
     async sign(userId, ttlSec = 24 * 3600) {
       const now = Math.floor(Date.now() / 1000);

@@ -1,8 +1,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { io } from "socket.io-client";
-import { api, connectUser, mintToken, startNode, stopAll, closeAllSockets, REPO_ROOT, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
+import { io, type Socket } from "socket.io-client";
+import { SignJWT, type JWTPayload } from "jose";
+import { api, connectUser, emitAck, mintToken, startNode, stopAll, closeAllSockets, REPO_ROOT, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
+import { createConversation, history } from "./helpers.ts";
+
+/** A token with exactly these claims, signed with the test secret. */
+function signClaims(claims: JWTPayload): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(new TextEncoder().encode(TEST_SECRET));
+}
 
 function b64url(obj: object): string {
   return Buffer.from(JSON.stringify(obj)).toString("base64url");
@@ -44,6 +51,11 @@ describe("authentication", () => {
     ["expired", async () => ({ token: await mintToken("alice", { expiresInSec: -60 }) })],
     ["alg none", async () => ({ token: `${b64url({ alg: "none", typ: "JWT" })}.${b64url({ sub: "alice", exp: now + 3600 })}.` })],
     ["empty subject", async () => ({ token: await mintToken("") })],
+    ["no subject", async () => ({ token: await signClaims({ exp: now + 3600 }) })],
+    ["a numeric subject", async () => ({ token: await signClaims({ sub: 42 as unknown as string, exp: now + 3600 }) })],
+    ["a subject of 129 characters", async () => ({ token: await mintToken("u".repeat(129)) })],
+    ["a subject with a lone surrogate", async () => ({ token: await mintToken("al\ud800ice") })],
+    ["not valid yet (nbf in an hour)", async () => ({ token: await signClaims({ sub: "alice", nbf: now + 3600 }) })],
   ];
 
   for (const [name, auth] of bad) {
@@ -65,6 +77,55 @@ describe("authentication", () => {
     const res = await api(node.url, await mintToken("alice")).get("/conversations");
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { conversations: [] });
+  });
+
+  it("accepts a token without exp on both transports (exp is honoured when present, not required)", async () => {
+    const token = await signClaims({ sub: "frank" });
+    const s = await connectUser(node.url, "frank", { token });
+    assert.ok(s.connected);
+    assert.equal((await api(node.url, token).get("/conversations")).status, 200);
+  });
+
+  it("a socket lives as long as its token: past exp its events are refused and its transport closed; a client with auth as a function reconnects with a fresh token", async () => {
+    const conv = await createConversation(node.url, "grace", ["heidi"]);
+    const expSec = Math.floor(Date.now() / 1000) + 2;
+    const tokens = [await mintToken("grace", { expiresInSec: expSec - Math.floor(Date.now() / 1000) }), await mintToken("grace")];
+    let handshakes = 0;
+    const s: Socket = io(node.url, {
+      auth: (cb) => cb({ token: tokens[Math.min(handshakes++, 1)] }),
+      transports: ["websocket"],
+      forceNew: true,
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 100,
+    });
+    try {
+      const reasons: string[] = [];
+      s.on("disconnect", (reason) => reasons.push(reason));
+      await new Promise<void>((resolve, reject) => {
+        s.once("connect", resolve);
+        s.once("connect_error", reject);
+      });
+      assert.equal((await emitAck<{ ok: boolean }>(s, "joinConversation", { conversationId: conv.id })).ok, true);
+      // Wait for the expiry itself, then send at once: refused UNAUTHORIZED, or already cut by the sweep; never stored.
+      await new Promise((r) => setTimeout(r, Math.max(0, expSec * 1000 - Date.now())));
+      const answer = await Promise.race([
+        emitAck<{ ok: boolean; error?: { code: string } }>(s, "sendMessage", { conversationId: conv.id, message: "after exp", clientMessageId: "late" }),
+        new Promise<{ ok: boolean; error?: { code: string } }>((resolve) => s.once("disconnect", () => resolve({ ok: false, error: { code: "DISCONNECTED" } }))),
+      ]);
+      assert.equal(answer.ok, false);
+      assert.ok(["UNAUTHORIZED", "DISCONNECTED"].includes(answer.error?.code ?? ""), `got ${answer.error?.code}`);
+      // The transport is closed within the sweep's second; the client reconnects with the fresh token.
+      const deadline = Date.now() + 5000;
+      while ((handshakes < 2 || !s.connected) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(s.connected, "reconnected");
+      assert.equal(handshakes, 2, "one more handshake, with the fresh token");
+      assert.equal(reasons[0], "transport close", "a transport close, which socket.io-client follows by reconnecting");
+      assert.deepEqual((await history(node.url, "heidi", conv.id)).messages, [], "nothing stored after exp");
+      const ok = await emitAck<{ ok: boolean }>(s, "sendMessage", { conversationId: conv.id, message: "fresh token" });
+      assert.equal(ok.ok, true);
+    } finally {
+      s.disconnect();
+    }
   });
 
   it("answers /healthz, /readyz and /metrics without a token", async () => {

@@ -24,6 +24,7 @@ import type { ChatService } from "../use-cases/chat-service.ts";
 import type { PresenceTracker } from "../cluster/types.ts";
 import type { Broadcaster } from "./broadcaster.ts";
 import type { TypingTracker } from "./typing.ts";
+import { tokenExpired } from "./token-expiry.ts";
 import { conversationOfRoom, roomOf } from "./rooms.ts";
 import { corkUntilTurnEnds } from "./cork.ts";
 
@@ -56,6 +57,8 @@ type Handler = (socket: Socket, userId: string, payload: unknown) => Promise<obj
 /** What the node keeps on each socket (`socket.data`), beyond the authenticated user. */
 interface SocketState {
   userId: string;
+  /** When the handshake's token expires (ms since the epoch), if it does. */
+  expiresAt?: number;
   /** Conversations this socket counts as present in; made on the first join. */
   joined?: Set<string>;
   log?: Logger;
@@ -156,6 +159,12 @@ export function createHandlers(d: HandlerDeps): (socket: Socket) => void {
     d.metrics.eventsReceived.inc({ event });
     if (d.isDraining()) return fail(socket, new AppError(ErrorCode.UNAVAILABLE, "node is draining, retry after reconnecting"), event, ack);
     const t0 = event === ClientEvent.sendMessage ? performance.now() : 0;
+    if (tokenExpired(socket)) {
+      fail(socket, new AppError(ErrorCode.UNAUTHORIZED, "token expired, reconnect with a fresh one"), event, ack);
+      // After the answer (Engine.IO sends what it holds before closing); the client reconnects.
+      socket.conn.close();
+      return;
+    }
     d.inflight.count++;
     handlers[event](socket, stateOf(socket).userId, args[0])
       .then((answer) => {

@@ -13,6 +13,7 @@ import { createHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
 import { installDirectBroadcast } from "./direct-broadcast.ts";
 import { watchSlowConsumers } from "./slow-consumers.ts";
+import { watchTokenExpiry } from "./token-expiry.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { TypingTracker } from "./typing.ts";
 
@@ -79,6 +80,9 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   let connected = 0;
   const inflight = { count: 0, onIdle: () => {} };
   installDrainGate(server, SOCKET_PATH, () => draining);
+  const stopWatchingExpiry = watchTokenExpiry(io, (info) => {
+    if (deps.logger.isLevelEnabled("debug")) deps.logger.debug(info, "token expired: transport closed");
+  });
   const stopWatchingSlowConsumers = watchSlowConsumers(io, config.socketMaxOutgoingBytes, (info) => {
     metrics.slowConsumersCut.inc();
     deps.logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
@@ -95,9 +99,10 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     }
     const auth: unknown = socket.handshake.auth;
     const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
-    deps.auth.verify(token).then(
-      (userId) => {
+    deps.auth.identify(token).then(
+      ({ userId, expiresAt }) => {
         socket.data.userId = userId;
+        if (expiresAt !== undefined) socket.data.expiresAt = expiresAt;
         next();
       },
       () => {
@@ -158,6 +163,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     },
     async close() {
       stopWatchingSlowConsumers();
+      stopWatchingExpiry();
       typing.close();
       // io.local: with the Redis adapter a plain io.disconnectSockets() disconnects every node's sockets.
       io.local.disconnectSockets(true);
