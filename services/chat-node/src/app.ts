@@ -105,7 +105,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),
     ],
   });
-  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, announce: (m) => realtime.announce(m) });
+  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, announce: (m, receivedAt) => realtime.announce(m, receivedAt) });
   if (config.devTokens) await fastify.register(devRoutes, { auth });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (fs.existsSync(path.join(webDir, "index.html"))) {

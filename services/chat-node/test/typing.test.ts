@@ -51,6 +51,25 @@ describe("typing", () => {
     assert.deepEqual(states(atBob.items), [true, false]);
   });
 
+  it("a send ends the typing before it, not the typing of the next message sent right after it", async () => {
+    const { conv, alice, bob, atBob } = await room();
+    const order: string[] = [];
+    bob.on("newMessage", () => order.push("newMessage"));
+    bob.on("typing", (e: TypingEvent) => order.push(`typing:${e.isTyping}`));
+    // The seed's client: send, then start typing the next message at once (same tick, no waiting for the ack).
+    const sent = emitAck<{ ok: boolean }>(alice, "sendMessage", { conversationId: conv.id, message: "first" });
+    const typed = emitAck<{ ok: boolean }>(alice, "typing", { conversationId: conv.id });
+    assert.ok((await sent).ok);
+    assert.ok((await typed).ok);
+    await eventually(() => order.includes("newMessage"), 1000, "the message");
+    await sleep(TIMEOUT / 2);
+    assert.deepEqual(order, ["typing:true", "newMessage"], "still typing: the typing came after the send");
+    // It ends on its own timeout, once.
+    await eventually(() => atBob.items.length === 2, TIMEOUT * 5, "the false after the timeout");
+    await sleep(TIMEOUT);
+    assert.deepEqual(states(atBob.items), [true, false]);
+  });
+
   it("a REST send ends the sender's typing too", async () => {
     const { conv, alice, atBob } = await room();
     await emitAck(alice, "typing", { conversationId: conv.id });

@@ -27,8 +27,8 @@ export interface ConversationRoutesDeps {
   service: ChatService;
   auth: Authenticator;
   limiter: RateLimiter;
-  /** Broadcasts a stored message and ends its sender's typing, as a socket send does. */
-  announce(message: MessageData): void;
+  /** Broadcasts a stored message and ends its sender's typing from before `receivedAt` (`performance.now()`), as a socket send does. */
+  announce(message: MessageData, receivedAt: number): void;
   presence: PresenceTracker;
   metrics: Metrics;
 }
@@ -66,6 +66,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
   });
 
   app.post("/conversations/:id/messages", async (req, reply) => {
+    const receivedAt = performance.now();
     d.limiter.check("rest_write", req.userId);
     const id = conversationId(req);
     const body = valid(v.post(req.body));
@@ -76,7 +77,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
       return reply.status(200).send(message);
     }
     d.metrics.messagesStored.inc();
-    d.announce(message);
+    d.announce(message, receivedAt);
     return reply.status(201).send(message);
   });
 

@@ -40,8 +40,8 @@ export interface HandlerDeps {
   service: ChatService;
   broadcaster: Broadcaster;
   typing: TypingTracker;
-  /** Broadcasts a stored message and ends its sender's typing. */
-  announce(message: MessageData, sender?: Socket): void;
+  /** Broadcasts a stored message and ends its sender's typing from before `receivedAt` (the send's `performance.now()`). */
+  announce(message: MessageData, receivedAt: number, sender?: Socket): void;
   presence: PresenceTracker;
   limiter: RateLimiter;
   metrics: Metrics;
@@ -118,6 +118,7 @@ export function createHandlers(d: HandlerDeps): (socket: Socket) => void {
     },
 
     async sendMessage(socket, userId, payload) {
+      const receivedAt = performance.now();
       d.limiter.check("send", userId);
       const p = valid(validators.sendMessage(payload));
       if (p.senderId !== undefined && p.senderId !== userId) throw forbidden("senderId is not the authenticated user");
@@ -126,7 +127,7 @@ export function createHandlers(d: HandlerDeps): (socket: Socket) => void {
       corkUntilTurnEnds(socket);
       if (!duplicate) {
         d.metrics.messagesStored.inc();
-        d.announce(message, socket);
+        d.announce(message, receivedAt, socket);
       } else d.metrics.messagesDuplicate.inc();
       return duplicate ? { message, duplicate } : { message };
     },
@@ -158,13 +159,13 @@ export function createHandlers(d: HandlerDeps): (socket: Socket) => void {
     }
     d.metrics.eventsReceived.inc({ event });
     if (d.isDraining()) return fail(socket, new AppError(ErrorCode.UNAVAILABLE, "node is draining, retry after reconnecting"), event, ack);
-    const t0 = event === ClientEvent.sendMessage ? performance.now() : 0;
     if (tokenExpired(socket)) {
       fail(socket, new AppError(ErrorCode.UNAUTHORIZED, "token expired, reconnect with a fresh one"), event, ack);
       // After the answer (Engine.IO sends what it holds before closing); the client reconnects.
       socket.conn.close();
       return;
     }
+    const t0 = event === ClientEvent.sendMessage ? performance.now() : 0;
     d.inflight.count++;
     handlers[event](socket, stateOf(socket).userId, args[0])
       .then((answer) => {

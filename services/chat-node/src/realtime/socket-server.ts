@@ -51,8 +51,8 @@ export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining
 export interface Realtime {
   io: Server;
   broadcaster: Broadcaster;
-  /** A message was stored (by socket or REST): broadcast it and end its sender's typing. */
-  announce(message: MessageData, sender?: Socket): void;
+  /** A message was stored (by socket or REST): broadcast it and end its sender's typing from before `receivedAt` (the send's `performance.now()`). */
+  announce(message: MessageData, receivedAt: number, sender?: Socket): void;
   /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
   drain(deadline: number): Promise<void>;
   /** Events being handled now. */
@@ -72,9 +72,9 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   });
   const broadcaster = new Broadcaster(io, metrics);
   const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except), deps.broker.typing);
-  const announce = (message: MessageData, sender?: Socket) => {
+  const announce = (message: MessageData, receivedAt: number, sender?: Socket) => {
     broadcaster.newMessage(message, sender);
-    typing.end(message.conversationId, message.senderId);
+    typing.end(message.conversationId, message.senderId, receivedAt);
   };
   let draining = false;
   let connected = 0;

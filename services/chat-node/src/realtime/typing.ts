@@ -20,6 +20,8 @@ interface Entry {
   timer: NodeJS.Timeout;
   /** When the arbiter last heard of this window (begin or refresh). */
   claimedAt: number;
+  /** `performance.now()` of the last `typing` event. */
+  lastAt: number;
 }
 
 const key = (conversationId: string, userId: string) => `${conversationId}\u0000${userId}`;
@@ -46,6 +48,7 @@ export class TypingTracker {
     const a = this.arbiter;
     if (existing) {
       existing.timer.refresh();
+      existing.lastAt = performance.now();
       const now = Date.now();
       if (a && now - existing.claimedAt >= a.refreshAfterMs) {
         existing.claimedAt = now;
@@ -59,6 +62,7 @@ export class TypingTracker {
       socketId,
       timer: setTimeout(() => this.end(conversationId, userId), this.timeoutMs),
       claimedAt: Date.now(),
+      lastAt: performance.now(),
     };
     entry.timer.unref();
     this.entries.set(k, entry);
@@ -67,11 +71,16 @@ export class TypingTracker {
     return true;
   }
 
-  /** Ends typing now; true when the user was typing here. */
-  end(conversationId: string, userId: string): boolean {
+  /**
+   * Ends typing now; true when the user was typing here. With `unlessAfter` (a `performance.now()`),
+   * typing refreshed after that moment is left alone: a send ends the typing that came before it,
+   * not the typing of the next message, which may arrive while the send is being stored.
+   */
+  end(conversationId: string, userId: string, unlessAfter?: number): boolean {
     const k = key(conversationId, userId);
     const entry = this.entries.get(k);
     if (!entry) return false;
+    if (unlessAfter !== undefined && entry.lastAt > unlessAfter) return false;
     clearTimeout(entry.timer);
     this.entries.delete(k);
     if (!this.arbiter) this.emit(conversationId, userId, false, entry.socketId);
