@@ -4,6 +4,9 @@ export const Limits = {
   clientMessageIdMaxLength: 64,
   titleMaxLength: 200,
   membersMax: 1000,
+  /** `GET /conversations`: the newest-activity `limit` of the caller's conversations. */
+  conversationsDefault: 100,
+  conversationsMax: 1000,
   pageDefault: 50,
   pageMax: 200,
   missedMax: 200,

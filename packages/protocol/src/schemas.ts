@@ -77,6 +77,10 @@ export const HistoryQuery = Type.Object(
 );
 export type HistoryQuery = Static<typeof HistoryQuery>;
 
+/** REST `GET /conversations` query. */
+export const ConversationsQuery = Type.Object({ limit: Type.Optional(Digits) }, strict);
+export type ConversationsQuery = Static<typeof ConversationsQuery>;
+
 /** Every schema by name, for the validator cache. */
 export const Schemas = {
   JoinConversationPayload,
@@ -87,4 +91,5 @@ export const Schemas = {
   CreateConversationBody,
   PostMessageBody,
   HistoryQuery,
+  ConversationsQuery,
 } satisfies Record<string, TSchema>;

@@ -204,6 +204,9 @@ describe("hostile input", () => {
       ["a foreign conversation", () => `/conversations/${foreign.id}`, 403, "FORBIDDEN"],
       ["presence of a foreign conversation", () => `/conversations/${foreign.id}/presence`, 403, "FORBIDDEN"],
       ["an unknown route", () => `/nothing-here`, 404, "NOT_FOUND"],
+      ["the conversation list with limit=0", () => `/conversations?limit=0`, 400, "INVALID_PAYLOAD"],
+      ["the conversation list with limit=1001", () => `/conversations?limit=1001`, 400, "INVALID_PAYLOAD"],
+      ["the conversation list with an unknown parameter", () => `/conversations?before=x`, 400, "INVALID_PAYLOAD"],
     ];
     for (const [name, path, status, code] of getCases) {
       it(`GET ${name} → ${status} ${code}`, async () => {

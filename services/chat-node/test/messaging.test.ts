@@ -175,6 +175,9 @@ describe("messages on one node", () => {
     assert.equal(one.status, 200);
     assert.equal(one.body.lastSeq, 1);
     assert.equal(second.members.includes("zoe"), true, "the caller is always a member");
+    // ?limit= keeps the newest-activity ones (default 100, at most 1000).
+    const top = await api(node.url, token).get<{ conversations: Conversation[] }>("/conversations?limit=1");
+    assert.deepEqual(top.body.conversations.map((c) => c.title), ["first"]);
   });
 
   it("announces presence on a user's first join and last leave, several tabs counting as one", async () => {

@@ -1,6 +1,6 @@
 /** The contract's REST section 2: conversations, history, REST sends, presence. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator } from "@chat/protocol";
+import { ConversationsQuery, CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator } from "@chat/protocol";
 import { forbidden, valid } from "../errors.ts";
 import type { Authenticator } from "../auth.ts";
 import { bearerToken } from "../auth.ts";
@@ -14,6 +14,7 @@ const v = {
   create: compileValidator(CreateConversationBody),
   post: compileValidator(PostMessageBody),
   history: compileValidator(HistoryQuery),
+  conversations: compileValidator(ConversationsQuery),
   id: compileValidator(Id),
 };
 
@@ -49,7 +50,8 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
 
   app.get("/conversations", async (req) => {
     d.limiter.check("rest_read", req.userId);
-    return { conversations: await d.service.listConversations(req.userId) };
+    const q = valid(v.conversations(req.query ?? {}));
+    return { conversations: await d.service.listConversations(req.userId, q.limit === undefined ? undefined : Number(q.limit)) };
   });
 
   app.get("/conversations/:id", async (req) => {

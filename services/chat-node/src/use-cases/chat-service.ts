@@ -57,7 +57,11 @@ export class ChatService {
     return conversation;
   }
 
-  listConversations(userId: string, limit = 100): Promise<Conversation[]> {
+  /** The user's conversations, newest activity first, at most `limit` (1 to Limits.conversationsMax). */
+  listConversations(userId: string, limit: number = Limits.conversationsDefault): Promise<Conversation[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > Limits.conversationsMax) {
+      throw new AppError(ErrorCode.INVALID_PAYLOAD, `limit: from 1 to ${Limits.conversationsMax}`);
+    }
     return this.store.listConversations(userId, limit);
   }
 
