@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import fastifyCors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
 import { pino, type Logger } from "pino";
 import type { Server } from "socket.io";
@@ -90,6 +91,22 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
 
   installErrorHandling(fastify, metrics);
   installRequestMetrics(fastify, metrics);
+  // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected). Registered
+  // before every route so that its onRequest hook runs first: a preflight is answered before
+  // authentication and rate limits, and errors (401, 403, 404, 429) carry the headers too. A
+  // request without Origin, or from another origin, gets no CORS headers (an OPTIONS is then the
+  // usual JSON 404).
+  await fastify.register(fastifyCors, {
+    origin: (origin, cb) => cb(null, origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin))),
+    methods: ["GET", "POST", "HEAD", "OPTIONS"],
+    allowedHeaders: ["Authorization", "Content-Type"],
+    exposedHeaders: ["Retry-After"],
+    credentials: true,
+    maxAge: 600,
+    // An allowed origin's OPTIONS without Access-Control-Request-Method gets 204 too, rather than
+    // the plugin's text/plain 400 that no contract error looks like.
+    strictPreflight: false,
+  });
   // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
   if (logger.isLevelEnabled("debug")) {
     fastify.addHook("onResponse", async (req, reply) => {

@@ -30,3 +30,11 @@ export async function metricValue(url: string, name: string): Promise<number> {
   assert.ok(m, `/metrics has ${name}`);
   return Number(m[1]);
 }
+
+/** The sum of every series of `name` on the node's /metrics (all label sets). */
+export async function metricSum(url: string, name: string): Promise<number> {
+  const text = String((await api(url).get<string>("/metrics")).body);
+  const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].map((m) => Number(m[1]));
+  assert.ok(values.length > 0, `/metrics has ${name}`);
+  return values.reduce((a, b) => a + b, 0);
+}
