@@ -3,6 +3,7 @@
  * Nothing else reads `process.env`. A malformed value throws a ConfigError naming its variable.
  * The README's configuration table mirrors CONFIG_VARIABLES below; a test keeps them in step.
  */
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -127,6 +128,46 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw.trim();
 }
 
+/**
+ * CORS_ORIGINS: a comma-separated list of `*` or origins (`scheme://host[:port]`, http or https,
+ * nothing after it). Unset or blank: the default. A list with no entry at all (`,`) is refused.
+ */
+function corsOrigins(env: Env): string[] {
+  const raw = env.CORS_ORIGINS;
+  if (raw === undefined || raw.trim() === "") return ["http://localhost:3000"];
+  const entries = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (entries.length === 0) throw new ConfigError(`CORS_ORIGINS holds no origin, got "${raw}"`);
+  for (const entry of entries) {
+    if (entry === "*") continue;
+    const parsed = URL.parse(entry);
+    const what = `CORS_ORIGINS holds "${entry}", which is not`;
+    if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      const withScheme = URL.parse(`http://${entry}`);
+      const hint = !entry.includes("//") && withScheme?.origin === `http://${entry}` ? `: did you mean "http://${entry}"?` : ` such as "http://localhost:3000", or *`;
+      throw new ConfigError(`${what} an http(s) origin${hint}`);
+    }
+    if (parsed.origin === entry) continue;
+    if (entry.endsWith("/") && parsed.origin === entry.slice(0, -1)) {
+      throw new ConfigError(`${what} an origin: an origin has no trailing slash, write "${parsed.origin}"`);
+    }
+    throw new ConfigError(`${what} an origin (scheme://host[:port] only, no path, query or credentials, lower-case host): did you mean "${parsed.origin}"?`);
+  }
+  return entries;
+}
+
+/** HOST: an IPv4 or IPv6 address (no brackets), or an RFC 1123 host name. */
+function host(env: Env): string {
+  const h = env.HOST?.trim() || "0.0.0.0";
+  if (net.isIP(h) !== 0) return h;
+  const label = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  if (h.length <= 253 && h.split(".").every((l) => label.test(l))) return h;
+  const hint = h.startsWith("[") && h.endsWith("]") && net.isIP(h.slice(1, -1)) === 6 ? `: write the IPv6 address without brackets, "${h.slice(1, -1)}"` : "";
+  throw new ConfigError(`HOST must be an IP address or a host name, got "${env.HOST}"${hint}`);
+}
+
 function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket {
   return {
     perSec: num(env, `${prefix}_PER_SEC`, perSec, 0.001, 1_000_000),
@@ -136,28 +177,19 @@ function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket
 
 /** Parses and validates the environment. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
-  const nodeEnv = env.NODE_ENV?.trim() || "development";
+  // Case-insensitive: "Production" and "prod" are production too, never a development node by accident.
+  let nodeEnv = env.NODE_ENV?.trim().toLowerCase() || "development";
+  if (nodeEnv === "prod") nodeEnv = "production";
   const production = nodeEnv === "production";
+  // Development tokens are on by default only where a developer runs the node: anything else (staging, ci, ...) opts in.
+  const devTokensByDefault = ["development", "test"].includes(nodeEnv);
 
   const jwtSecret = env.JWT_SECRET ?? "";
   if (jwtSecret === "" && production) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
   if (jwtSecret !== "" && jwtSecret.length < 16) throw new ConfigError("JWT_SECRET must be at least 16 characters");
 
-  const devTokens = bool(env, "DEV_TOKENS", !production);
+  const devTokens = bool(env, "DEV_TOKENS", devTokensByDefault);
   if (devTokens && production) throw new ConfigError("DEV_TOKENS cannot be enabled when NODE_ENV=production");
-
-  const corsOrigins = (env.CORS_ORIGINS ?? "http://localhost:3000")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const origin of corsOrigins) {
-    if (origin === "*") continue;
-    try {
-      new URL(origin);
-    } catch {
-      throw new ConfigError(`CORS_ORIGINS holds "${origin}", which is not an origin URL or *`);
-    }
-  }
 
   const wc = env.MONGO_WRITE_CONCERN?.trim() || "majority";
   let mongoWriteConcern: "majority" | number;
@@ -174,10 +206,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const config: Config = {
     nodeEnv,
     port: int(env, "PORT", 3001, 0, 65535),
-    host: env.HOST?.trim() || "0.0.0.0",
+    host: host(env),
     nodeId,
     jwtSecret: jwtSecret || DEV_SECRET,
-    corsOrigins,
+    corsOrigins: corsOrigins(env),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
     redisKeyPrefix: keyPrefix,

@@ -1,12 +1,47 @@
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
-import { NODE_MAIN, REPO_ROOT } from "@chat/test-kit";
+import { NODE_MAIN, REPO_ROOT, freePort, startProcess, stopAll, tempDir } from "@chat/test-kit";
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../src/config.ts";
+import { ThreadedSqliteStore } from "../src/store/index.ts";
+import { ensureDataDir } from "../src/store/sqlite-store.ts";
+
+const SECRET = "a-production-secret-0123456789";
+
+/**
+ * Runs the node with `env` (and a fresh DATA_DIR unless given) until it exits, at most `timeoutMs`;
+ * a node still running then is killed by its PID and reported as `timedOut`.
+ */
+async function runNode(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; stderr: string; timedOut: boolean }> {
+  const p = startProcess(process.execPath, [NODE_MAIN], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: tempDir("chat-config-"), HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "warn", ...env },
+  });
+  let stderr = "";
+  p.proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs)));
+    const result = await Promise.race([p.exited, timeout]);
+    if (result === "timeout") return { code: null, stderr, timedOut: true };
+    return { code: result.code, stderr, timedOut: false };
+  } finally {
+    clearTimeout(timer);
+    if (p.proc.exitCode === null && p.proc.signalCode === null) {
+      process.kill(p.pid, "SIGKILL");
+      await p.exited;
+    }
+  }
+}
+
+const STACK_LINE = /^ {4}at /m;
 
 describe("configuration", () => {
+  after(async () => {
+    await stopAll();
+  });
+
   it("has the contract's defaults", () => {
     const c = loadConfig({});
     assert.equal(c.port, 3001);
@@ -45,6 +80,10 @@ describe("configuration", () => {
     ["SOCKET_MAX_OUTGOING_BYTES", { SOCKET_MAX_OUTGOING_BYTES: "1000" }],
     ["SOCKET_MAX_OUTGOING_BYTES", { SOCKET_MAX_OUTGOING_BYTES: "lots" }],
     ["BROADCAST_DIRECT_WRITE", { BROADCAST_DIRECT_WRITE: "sometimes" }],
+    ["HOST", { HOST: "not..a..host" }],
+    ["JWT_SECRET", { NODE_ENV: "Production" }],
+    ["JWT_SECRET", { NODE_ENV: " prod " }],
+    ["DEV_TOKENS", { NODE_ENV: "PROD", JWT_SECRET: SECRET, DEV_TOKENS: "1" }],
   ];
   for (const [name, env] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${name}`, () => {
@@ -53,14 +92,139 @@ describe("configuration", () => {
   }
 
   it("production turns dev tokens off by default", () => {
-    const c = loadConfig({ NODE_ENV: "production", JWT_SECRET: "a-production-secret-0123456789" });
+    const c = loadConfig({ NODE_ENV: "production", JWT_SECRET: SECRET });
     assert.equal(c.devTokens, false);
   });
 
-  it("a malformed variable stops the node with a message naming it", () => {
-    const r = spawnSync(process.execPath, [NODE_MAIN], { env: { PATH: process.env.PATH, PORT: "not-a-port" }, timeout: 20_000 });
-    assert.equal(r.status, 78);
-    assert.match(r.stderr.toString(), /PORT must be an integer/);
+  it("NODE_ENV is read case-insensitively, and prod is production", () => {
+    for (const v of ["production", "Production", " PRODUCTION ", "prod", "Prod"]) {
+      const c = loadConfig({ NODE_ENV: v, JWT_SECRET: SECRET });
+      assert.equal(c.nodeEnv, "production", v);
+      assert.equal(c.devTokens, false, `NODE_ENV=${v}: no dev tokens`);
+    }
+  });
+
+  it("dev tokens are on by default only in development and test", () => {
+    for (const v of [undefined, "", "development", "Development", "test", " TEST "]) {
+      assert.equal(loadConfig({ NODE_ENV: v }).devTokens, true, `NODE_ENV=${v}`);
+    }
+    for (const v of ["staging", "ci", "qa", "dev"]) {
+      assert.equal(loadConfig({ NODE_ENV: v }).devTokens, false, `NODE_ENV=${v}: off by default`);
+      assert.equal(loadConfig({ NODE_ENV: v, DEV_TOKENS: "1" }).devTokens, true, `NODE_ENV=${v}: DEV_TOKENS=1 turns them on`);
+    }
+    assert.equal(loadConfig({ NODE_ENV: "development", DEV_TOKENS: "0" }).devTokens, false);
+  });
+
+  it("CORS_ORIGINS accepts origins and *", () => {
+    const ok: [string, string[]][] = [
+      ["http://a.example,https://b.example", ["http://a.example", "https://b.example"]],
+      [" http://a.example , https://chat.example.com:8443 ,", ["http://a.example", "https://chat.example.com:8443"]],
+      ["*", ["*"]],
+      ["http://127.0.0.1:8080,http://[::1]:3000", ["http://127.0.0.1:8080", "http://[::1]:3000"]],
+      ["", ["http://localhost:3000"]],
+    ];
+    for (const [raw, want] of ok) assert.deepEqual(loadConfig({ CORS_ORIGINS: raw }).corsOrigins, want, raw);
+  });
+
+  it("CORS_ORIGINS refuses what is not an origin, naming the entry", () => {
+    const bad = [
+      "localhost:3000",
+      "foo:bar",
+      "ftp://files.example",
+      "http://localhost:3000/path",
+      "http://localhost:3000/",
+      "http://user:pw@a.example",
+      "http://a.example?x=1",
+      "http://a.example#top",
+      "http://a.example:80",
+      "null",
+    ];
+    for (const entry of bad) {
+      assert.throws(
+        () => loadConfig({ CORS_ORIGINS: `https://fine.example,${entry}` }),
+        (e: Error) => e instanceof ConfigError && e.message.includes("CORS_ORIGINS") && e.message.includes(`"${entry}"`),
+        entry,
+      );
+    }
+    assert.throws(() => loadConfig({ CORS_ORIGINS: "https://a.example/" }), /write "https:\/\/a\.example"/, "suggests the entry without its slash");
+    assert.throws(() => loadConfig({ CORS_ORIGINS: "localhost:3000" }), /did you mean "http:\/\/localhost:3000"/);
+    for (const empty of [",", " , ,"]) {
+      assert.throws(() => loadConfig({ CORS_ORIGINS: empty }), (e: Error) => e instanceof ConfigError && e.message.includes("CORS_ORIGINS"), JSON.stringify(empty));
+    }
+  });
+
+  it("HOST takes an IP address or a host name", () => {
+    for (const h of ["0.0.0.0", "127.0.0.1", "::", "::1", "fd00::1", "localhost", "chat-node-1", "my.host.example", `${"a".repeat(63)}.example`]) {
+      assert.equal(loadConfig({ HOST: h }).host, h);
+    }
+    assert.equal(loadConfig({ HOST: " localhost " }).host, "localhost");
+    assert.equal(loadConfig({}).host, "0.0.0.0");
+    const long = Array.from({ length: 4 }, () => "a".repeat(63)).join("."); // 255 characters
+    for (const h of ["not..a..host", "-bad.example", "bad-.example", "a b", "host_name", "[::1]", "http://x.example", "a".repeat(64), long, ".", "example.com/x"]) {
+      assert.throws(() => loadConfig({ HOST: h }), (e: Error) => e instanceof ConfigError && e.message.includes("HOST"), h);
+    }
+  });
+
+  it("DATA_DIR is created level by level, and refused when it cannot be a directory", async () => {
+    const root = tempDir("chat-datadir-");
+    ensureDataDir(path.join(root, "a/b/c"));
+    assert.ok(fs.statSync(path.join(root, "a/b/c")).isDirectory());
+    ensureDataDir(path.join(root, "a/b/c"));
+    const file = path.join(root, "file");
+    fs.writeFileSync(file, "");
+    for (const dir of [file, path.join(file, "sub"), path.join(file, "sub/deeper")]) {
+      assert.throws(() => ensureDataDir(dir), (e: Error) => e instanceof ConfigError && e.message.includes("DATA_DIR") && e.message.includes("not a directory"), dir);
+    }
+    // The store's thread sends its errors back by name: a ConfigError keeps its name for main.ts.
+    const store = new ThreadedSqliteStore({ dataDir: path.join(file, "sub") });
+    try {
+      await assert.rejects(store.init(), (e: Error) => e.name === "ConfigError" && e.message.includes("DATA_DIR"));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("a malformed variable stops the node with a message naming it", async () => {
+    const r = await runNode({ PORT: "not-a-port" });
+    assert.equal(r.code, 78);
+    assert.match(r.stderr, /PORT must be an integer/);
+  });
+
+  const unusableDataDirs: [string, () => string][] = [
+    ["under a regular file", () => {
+      const file = path.join(tempDir("chat-datadir-"), "file");
+      fs.writeFileSync(file, "");
+      return path.join(file, "data");
+    }],
+  ];
+  if (fs.existsSync("/proc/self")) unusableDataDirs.push(["in procfs", () => "/proc/nope"]);
+  for (const [what, dataDir] of unusableDataDirs) {
+    it(`a DATA_DIR ${what} stops the node with exit 78, quickly, naming DATA_DIR`, async () => {
+      const r = await runNode({ DATA_DIR: dataDir() }, 20_000);
+      assert.equal(r.timedOut, false, `the node still ran after 20 s:\n${r.stderr}`);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, /configuration error: DATA_DIR /);
+      assert.doesNotMatch(r.stderr, STACK_LINE);
+    });
+  }
+
+  it("a PORT already taken stops the node with one line naming it, no stack trace", async () => {
+    const port = await freePort();
+    const blocker = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      blocker.once("error", reject);
+      blocker.listen(port, "127.0.0.1", resolve);
+    });
+    try {
+      const r = await runNode({ HOST: "127.0.0.1", PORT: String(port) }, 20_000);
+      assert.equal(r.timedOut, false, `the node still ran after 20 s:\n${r.stderr}`);
+      assert.notEqual(r.code, 0);
+      assert.notEqual(r.code, null);
+      assert.match(r.stderr, new RegExp(`cannot listen on HOST=127\\.0\\.0\\.1 PORT=${port}: EADDRINUSE`));
+      assert.doesNotMatch(r.stderr, STACK_LINE);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
   });
 
   it("the README's configuration table lists every variable the node reads", () => {

@@ -21,6 +21,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import fs from "node:fs";
 import path from "node:path";
+import { ConfigError } from "../config.ts";
 import type { Conversation, MessageData, MessagePage } from "@chat/protocol";
 import {
   StoreUnavailableError,
@@ -100,6 +101,58 @@ export interface SqliteStoreOptions {
 /** SQLite's automatic checkpoint threshold in WAL pages (its default is 1000). */
 const AUTO_CHECKPOINT_PAGES = 10_000;
 
+/**
+ * Creates DATA_DIR and its missing parents one level at a time, then checks that it is a writable
+ * directory; anything else is a ConfigError naming DATA_DIR (main.ts: exit 78). Bounded by the
+ * path's depth, unlike `mkdirSync(dir, { recursive: true })`, which loops forever where mkdir keeps
+ * failing with ENOENT under an existing parent (procfs).
+ */
+export function ensureDataDir(dir: string): void {
+  const fail = (reason: string) => new ConfigError(`DATA_DIR "${dir}" cannot be used: ${reason}`);
+  const why = (err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    return e.code ? e.message.replace(/, \w+ '.*'$/s, "") : String(err);
+  };
+  const isDirectory = (p: string) => {
+    try {
+      return fs.statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  const missing: string[] = [];
+  for (let cur = path.resolve(dir); ; ) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(cur);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code === "ENOENT" || code === "ENOTDIR") && path.dirname(cur) !== cur) {
+        missing.push(cur);
+        cur = path.dirname(cur);
+        continue;
+      }
+      throw fail(`cannot inspect ${cur}: ${why(err)}`);
+    }
+    if (!stat.isDirectory()) throw fail(`${cur} is not a directory`);
+    break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (err) {
+      // Another node sharing DATA_DIR may have created it meanwhile.
+      if ((err as NodeJS.ErrnoException).code === "EEXIST" && isDirectory(d)) continue;
+      throw fail(`cannot create ${d}: ${why(err)}`);
+    }
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw fail(`not writable: ${why(err)}`);
+  }
+}
+
 export class SqliteStore implements MessageStore {
   readonly kind = "sqlite" as const;
   private db: DatabaseSync | undefined;
@@ -131,7 +184,7 @@ export class SqliteStore implements MessageStore {
   }
 
   async init(): Promise<void> {
-    fs.mkdirSync(this.opts.dataDir, { recursive: true });
+    ensureDataDir(this.opts.dataDir);
     const db = new DatabaseSync(this.file);
     db.exec(`PRAGMA busy_timeout = ${this.opts.busyTimeoutMs ?? 10_000}`);
     db.exec("PRAGMA journal_mode = WAL");
