@@ -6,7 +6,7 @@
  * and Prometheus; 0 for free ports), CLUSTER_PROMETHEUS=0 to skip Prometheus, REDIS_ADAPTER,
  * REDIS_SHARDS (3 or more: a Redis Cluster of that many masters instead of one Redis), and any
  * chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node. Data, rendered
- * configs and logs live in .cluster/ at the repository root.
+ * configs and logs live in CLUSTER_DIR (default .cluster/ at the repository root).
  */
 import path from "node:path";
 import { REPO_ROOT } from "@chat/test-kit";
@@ -29,8 +29,10 @@ for (const name of CONFIG_VARIABLES) {
 const shards = Number(process.env.REDIS_SHARDS ?? "0");
 if (!Number.isInteger(shards) || shards < 0 || shards === 2 || shards > 16) throw new Error(`REDIS_SHARDS must be 0 (one Redis) or 3..16 (a Redis Cluster), got "${process.env.REDIS_SHARDS}"`);
 
-const workDir = path.join(REPO_ROOT, ".cluster");
-const adapter = process.env.REDIS_ADAPTER === "sharded" ? "sharded" : "classic";
+const workDir = path.resolve(process.env.CLUSTER_DIR?.trim() || path.join(REPO_ROOT, ".cluster"));
+const adapterVar = process.env.REDIS_ADAPTER?.trim() || "classic";
+if (adapterVar !== "classic" && adapterVar !== "sharded") throw new Error(`REDIS_ADAPTER must be classic or sharded, got "${process.env.REDIS_ADAPTER}"`);
+const adapter: "classic" | "sharded" = adapterVar;
 const redisKind = shards >= 3 ? `a ${shards}-shard Redis Cluster` : "Redis";
 console.log(`starting ${nodes} node(s), ${redisKind} (${adapter} adapter) and nginx; logs in ${path.join(workDir, "logs")}`);
 const cluster = await startCluster({

@@ -64,8 +64,10 @@ test("every way of starting a node gives it the project's V8 options", () => {
   // The start scripts put the project's options first, so that a NODE_OPTIONS the user exports wins.
   for (const manifest of ["package.json", "services/chat-node/package.json"]) {
     const start = (JSON.parse(read(manifest)) as { scripts: Record<string, string> }).scripts.start!;
-    assert.ok(start.includes(`NODE_OPTIONS="${CHAT_NODE_OPTIONS} $NODE_OPTIONS" node `), `${manifest} start: ${start}`);
+    // `exec`: the script's process becomes the node, so that pnpm's SIGTERM reaches it (test/ops/signals.test.ts).
+    assert.match(start, new RegExp(`NODE_OPTIONS="${CHAT_NODE_OPTIONS} \\$NODE_OPTIONS" exec \\S*node `), `${manifest} start: ${start}`);
   }
+  assert.ok(read("scripts/start.sh").includes(`export NODE_OPTIONS="${CHAT_NODE_OPTIONS} \${NODE_OPTIONS:-}"`), "scripts/start.sh sets them too");
 });
 
 test("the image applies the same dependency patches as the workspace (pnpm patchedDependencies)", () => {
