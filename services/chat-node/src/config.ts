@@ -3,6 +3,7 @@
  * Nothing else reads `process.env`. A malformed value throws a ConfigError naming its variable.
  * The README's configuration table mirrors CONFIG_VARIABLES below; a test keeps them in step.
  */
+import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -72,11 +73,16 @@ export const CONFIG_VARIABLES = [
   "DEV_TOKENS", "WEB_DIR",
 ] as const;
 
+/**
+ * Numbers are plain decimal (surrounding whitespace aside): digits, an optional leading minus, and
+ * for `num` an optional fraction (`0.5`). Number()'s other forms (`0x10`, `1e3`, `+5`, `.5`,
+ * `Infinity`) are refused, not read.
+ */
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return def;
-  if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-  const n = Number(raw.trim());
+  if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer (decimal digits), got "${raw}"`);
+  const n = Number(raw.trim()) + 0; // + 0: "-0" is 0
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -84,8 +90,9 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
 function num(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return def;
-  const n = Number(raw.trim());
-  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
+  if (!/^-?[0-9]+(?:\.[0-9]+)?$/.test(raw.trim())) throw new ConfigError(`${name} must be a decimal number such as 0.5 or 20, got "${raw}"`);
+  const n = Number(raw.trim()) + 0;
+  if (n < min || n > max) throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -168,6 +175,54 @@ function host(env: Env): string {
   throw new ConfigError(`HOST must be an IP address or a host name, got "${env.HOST}"${hint}`);
 }
 
+/**
+ * MONGO_WRITE_CONCERN: `majority`, or a number of members from 1 to 50 (a replica set's most).
+ * 0 (unacknowledged writes) is refused: a message is acknowledged only once it is stored.
+ */
+function writeConcern(env: Env): "majority" | number {
+  const wc = env.MONGO_WRITE_CONCERN?.trim() || "majority";
+  if (wc === "majority") return "majority";
+  if (!/^[0-9]+$/.test(wc)) throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number of members, got "${wc}"`);
+  const n = Number(wc);
+  if (n === 0) {
+    throw new ConfigError(`MONGO_WRITE_CONCERN=${wc} means unacknowledged writes, and a message is acknowledged only once it is stored: use "majority" or a number from 1`);
+  }
+  if (n > 50) throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number from 1 to 50 (a replica set's most members), got ${wc}`);
+  return n;
+}
+
+/**
+ * WEB_DIR: unset, the built page is served when it exists and the node runs without one otherwise;
+ * set, it must be a directory holding a readable index.html, or the node does not start.
+ */
+function webDir(env: Env): string | undefined {
+  const raw = env.WEB_DIR?.trim();
+  if (!raw) return undefined;
+  const dir = path.resolve(raw);
+  const fail = (reason: string) => new ConfigError(`WEB_DIR "${dir}" cannot be served: ${reason}`);
+  const why = (err: unknown) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? "it does not exist" : (code ?? String(err));
+  };
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    throw fail(why(err));
+  }
+  if (!stat.isDirectory()) throw fail("it is not a directory");
+  const index = path.join(dir, "index.html");
+  try {
+    if (!fs.statSync(index).isFile()) throw fail("its index.html is not a file");
+    fs.accessSync(index, fs.constants.R_OK);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const reason = why(err);
+    throw fail(reason === "it does not exist" ? "it holds no index.html" : `its index.html cannot be read (${reason})`);
+  }
+  return dir;
+}
+
 function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket {
   return {
     perSec: num(env, `${prefix}_PER_SEC`, perSec, 0.001, 1_000_000),
@@ -184,18 +239,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   // Development tokens are on by default only where a developer runs the node: anything else (staging, ci, ...) opts in.
   const devTokensByDefault = ["development", "test"].includes(nodeEnv);
 
+  // The secret is used as given; only the check ignores surrounding whitespace, so "   …" cannot pass for 16 characters.
   const jwtSecret = env.JWT_SECRET ?? "";
   if (jwtSecret === "" && production) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
-  if (jwtSecret !== "" && jwtSecret.length < 16) throw new ConfigError("JWT_SECRET must be at least 16 characters");
+  if (jwtSecret !== "" && jwtSecret.trim() === "") throw new ConfigError("JWT_SECRET is only whitespace: set a secret of at least 16 characters");
+  if (jwtSecret !== "" && jwtSecret.trim().length < 16) {
+    throw new ConfigError("JWT_SECRET must be at least 16 characters, not counting leading and trailing whitespace");
+  }
 
   const devTokens = bool(env, "DEV_TOKENS", devTokensByDefault);
   if (devTokens && production) throw new ConfigError("DEV_TOKENS cannot be enabled when NODE_ENV=production");
-
-  const wc = env.MONGO_WRITE_CONCERN?.trim() || "majority";
-  let mongoWriteConcern: "majority" | number;
-  if (wc === "majority") mongoWriteConcern = "majority";
-  else if (/^[0-9]+$/.test(wc)) mongoWriteConcern = Number(wc);
-  else throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number, got "${wc}"`);
 
   const nodeId = env.NODE_ID?.trim() || `${os.hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(nodeId)) throw new ConfigError("NODE_ID must be 1-64 of [A-Za-z0-9._:-]");
@@ -215,7 +268,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     redisKeyPrefix: keyPrefix,
     mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
     mongoDb: env.MONGO_DB?.trim() || "chat",
-    mongoWriteConcern,
+    mongoWriteConcern: writeConcern(env),
     dataDir: path.resolve(env.DATA_DIR?.trim() || "data"),
     sqliteSynchronous: oneOf(env, "SQLITE_SYNCHRONOUS", "FULL", ["FULL", "NORMAL"] as const),
     typingTimeoutMs: int(env, "TYPING_TIMEOUT_MS", 3000, 50, 600_000),
@@ -236,7 +289,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     rateRestWrite: bucket(env, "RATE_REST_WRITE", 10, 20),
     rateRestRead: bucket(env, "RATE_REST_READ", 50, 100),
     devTokens,
-    webDir: env.WEB_DIR?.trim() ? path.resolve(env.WEB_DIR.trim()) : undefined,
+    webDir: webDir(env),
   };
   if (config.maxMessageLength * 4 + 1024 > config.socketMaxBufferBytes) {
     throw new ConfigError(

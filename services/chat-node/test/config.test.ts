@@ -84,6 +84,13 @@ describe("configuration", () => {
     ["JWT_SECRET", { NODE_ENV: "Production" }],
     ["JWT_SECRET", { NODE_ENV: " prod " }],
     ["DEV_TOKENS", { NODE_ENV: "PROD", JWT_SECRET: SECRET, DEV_TOKENS: "1" }],
+    ["MONGO_WRITE_CONCERN", { MONGO_WRITE_CONCERN: "0" }],
+    ["MONGO_WRITE_CONCERN", { MONGO_WRITE_CONCERN: "1.5" }],
+    ["JWT_SECRET", { JWT_SECRET: " ".repeat(16) }],
+    ["JWT_SECRET", { NODE_ENV: "production", JWT_SECRET: " ".repeat(40) }],
+    ["WEB_DIR", { WEB_DIR: "/nonexistent" }],
+    ["RATE_SEND_PER_SEC", { RATE_SEND_PER_SEC: "0x10" }],
+    ["RATE_SEND_BURST", { RATE_SEND_BURST: "0x10" }],
   ];
   for (const [name, env] of bad) {
     it(`refuses ${JSON.stringify(env)} naming ${name}`, () => {
@@ -113,6 +120,85 @@ describe("configuration", () => {
       assert.equal(loadConfig({ NODE_ENV: v, DEV_TOKENS: "1" }).devTokens, true, `NODE_ENV=${v}: DEV_TOKENS=1 turns them on`);
     }
     assert.equal(loadConfig({ NODE_ENV: "development", DEV_TOKENS: "0" }).devTokens, false);
+  });
+
+  const refuses = (env: Record<string, string>, name: string, message?: RegExp) =>
+    assert.throws(() => loadConfig(env), (e: Error) => e instanceof ConfigError && e.message.includes(name) && (!message || message.test(e.message)), JSON.stringify(env));
+
+  it("MONGO_WRITE_CONCERN takes majority or a number of members, never 0 (unacknowledged writes)", () => {
+    for (const [raw, want] of [["", "majority"], ["majority", "majority"], [" majority ", "majority"], ["1", 1], ["3", 3], [" 2 ", 2], ["50", 50]] as const) {
+      assert.equal(loadConfig({ MONGO_WRITE_CONCERN: raw }).mongoWriteConcern, want, raw);
+    }
+    assert.equal(loadConfig({}).mongoWriteConcern, "majority");
+    for (const raw of ["0", "00", " 0 "]) refuses({ MONGO_WRITE_CONCERN: raw }, "MONGO_WRITE_CONCERN", /unacknowledged/);
+    for (const raw of ["-1", "+1", "1.0", "0x1", "1e1", "51", "99999999999999999999", "Majority", "w:1", "1 2"]) refuses({ MONGO_WRITE_CONCERN: raw }, "MONGO_WRITE_CONCERN");
+  });
+
+  it("JWT_SECRET must hold 16 characters besides surrounding whitespace, and is used as given", () => {
+    for (const raw of [" ".repeat(16), " ".repeat(64), "\t\n ".repeat(8), `  ${"x".repeat(15)}  `, `${" ".repeat(10)}short${" ".repeat(10)}`]) {
+      refuses({ JWT_SECRET: raw }, "JWT_SECRET");
+      refuses({ NODE_ENV: "production", JWT_SECRET: raw }, "JWT_SECRET");
+    }
+    refuses({ JWT_SECRET: " ".repeat(16) }, "JWT_SECRET", /whitespace/);
+    const padded = `  ${"s".repeat(16)}  `;
+    assert.equal(loadConfig({ JWT_SECRET: padded }).jwtSecret, padded, "not trimmed when used");
+    assert.equal(loadConfig({ JWT_SECRET: "a b c d e f g h i" }).jwtSecret, "a b c d e f g h i", "inner spaces count");
+  });
+
+  it("WEB_DIR, when set, must be a directory holding index.html; unset, the page is optional", () => {
+    assert.equal(loadConfig({}).webDir, undefined);
+    assert.equal(loadConfig({ WEB_DIR: "  " }).webDir, undefined);
+    const root = tempDir("chat-webdir-");
+    const page = path.join(root, "page");
+    fs.mkdirSync(page);
+    fs.writeFileSync(path.join(page, "index.html"), "<!doctype html>");
+    assert.equal(loadConfig({ WEB_DIR: page }).webDir, page);
+    assert.equal(loadConfig({ WEB_DIR: ` ${page}/ ` }).webDir, page);
+    const empty = path.join(root, "empty");
+    fs.mkdirSync(empty);
+    const odd = path.join(root, "odd");
+    fs.mkdirSync(path.join(odd, "index.html"), { recursive: true });
+    const file = path.join(root, "file");
+    fs.writeFileSync(file, "");
+    const cases: [string, RegExp][] = [
+      ["/nonexistent", /does not exist/],
+      [path.join(root, "missing"), /does not exist/],
+      [path.join(file, "sub"), /does not exist/],
+      [file, /not a directory/],
+      [empty, /no index\.html/],
+      [odd, /index\.html is not a file/],
+    ];
+    for (const [dir, why] of cases) refuses({ WEB_DIR: dir }, "WEB_DIR", why);
+  });
+
+  it("integers are plain decimal digits", () => {
+    for (const raw of ["0x10", "0X10", "1e3", "1E3", "1 2", "12.0", "12.", "+5", "0b11", "0o17", "1_000", "1,000", "Infinity", "NaN", "--5", "5-", "١٢", "12px", " "]) {
+      refuses({ RATE_SEND_BURST: raw }, "RATE_SEND_BURST");
+      refuses({ PORT: raw }, "PORT");
+    }
+    assert.equal(loadConfig({ RATE_SEND_BURST: " 12 " }).rateSend.burst, 12, "surrounding whitespace is ignored");
+    assert.equal(loadConfig({ RATE_SEND_BURST: "007" }).rateSend.burst, 7);
+    assert.equal(loadConfig({ STORE_BATCH_WAIT_MS: "0" }).storeBatchWaitMs, 0);
+    assert.ok(Object.is(loadConfig({ STORE_BATCH_WAIT_MS: "-0" }).storeBatchWaitMs, 0), "-0 is 0");
+    refuses({ TYPING_TIMEOUT_MS: "-5" }, "TYPING_TIMEOUT_MS", /between/);
+  });
+
+  it("rates are plain decimal numbers", () => {
+    for (const raw of ["0x10", "1e3", "1e-1", "Infinity", "-Infinity", "NaN", "+5", ".5", "5.", "1 2", "0b1", "1,5", "1_0", "0.5.1", "fast", " "]) {
+      refuses({ RATE_SEND_PER_SEC: raw }, "RATE_SEND_PER_SEC");
+    }
+    for (const [raw, want] of [["0.5", 0.5], ["2", 2], [" 2.25 ", 2.25], ["007", 7], ["0.001", 0.001], ["1000000", 1_000_000]] as const) {
+      assert.equal(loadConfig({ RATE_SEND_PER_SEC: raw }).rateSend.perSec, want, raw);
+    }
+    for (const raw of ["0", "0.0001", "-1", "1000000.5"]) refuses({ RATE_SEND_PER_SEC: raw }, "RATE_SEND_PER_SEC", /from 0.001 to 1000000/);
+  });
+
+  it("booleans are 1/0, true/false, yes/no or on/off", () => {
+    for (const raw of ["0x1", "1.0", "01", "+1", "-1", "2", "tru", "yes please", "1 0", "y", "n", "enabled"]) {
+      refuses({ RATE_LIMIT_DISABLED: raw }, "RATE_LIMIT_DISABLED");
+    }
+    for (const raw of ["1", "true", "TRUE", " on ", "Yes"]) assert.equal(loadConfig({ RATE_LIMIT_DISABLED: raw }).rateLimitDisabled, true, raw);
+    for (const raw of ["0", "false", "Off", " no "]) assert.equal(loadConfig({ RATE_LIMIT_DISABLED: raw }).rateLimitDisabled, false, raw);
   });
 
   it("CORS_ORIGINS accepts origins and *", () => {
@@ -188,6 +274,14 @@ describe("configuration", () => {
     const r = await runNode({ PORT: "not-a-port" });
     assert.equal(r.code, 78);
     assert.match(r.stderr, /PORT must be an integer/);
+  });
+
+  it("a WEB_DIR that is not there stops the node with exit 78 naming it", async () => {
+    const r = await runNode({ WEB_DIR: path.join(tempDir("chat-webdir-"), "missing") });
+    assert.equal(r.timedOut, false, r.stderr);
+    assert.equal(r.code, 78, r.stderr);
+    assert.match(r.stderr, /configuration error: WEB_DIR /);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
   });
 
   const unusableDataDirs: [string, () => string][] = [
