@@ -168,7 +168,9 @@ export class MongoStore implements MessageStore {
       appName: "chat-node",
     });
     this.db = this.client.db(opts.dbName);
-    const writeConcern = new WriteConcern(opts.writeConcern);
+    // j: true: acknowledged only once in the journal on disk. `majority` journals by default
+    // (writeConcernMajorityJournalDefault), a number of members would not without it.
+    const writeConcern = new WriteConcern(opts.writeConcern, undefined, true);
     this.messages = this.db.collection<MessageDoc>("messages", { writeConcern });
     this.conversations = this.db.collection<ConversationDoc>("conversations", { writeConcern });
     this.txn = { readConcern: new ReadConcern("local"), writeConcern, readPreference: "primary" };
