@@ -36,6 +36,13 @@ export interface TypingArbiter {
   end(conversationId: string, userId: string): Promise<TypingEnd>;
   /** Removes claims that lapsed (a node that died mid-typing); `ended` when that emptied the set. */
   recheck(conversationId: string, userId: string): Promise<TypingEnd>;
+  /** How often `sweep` runs. */
+  readonly sweepEveryMs: number;
+  /**
+   * Ends, cluster-wide, the typing of everyone whose every claim lapsed (the node that held the only
+   * claim died): each returned pair is this node's to broadcast `false` for, once.
+   */
+  sweep(): Promise<{ conversationId: string; userId: string }[]>;
 }
 
 /**

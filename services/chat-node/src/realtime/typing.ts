@@ -7,7 +7,9 @@
  * In a cluster a TypingArbiter (Redis) decides which of this node's transitions are the
  * cluster's: a user typing from sockets on two nodes broadcasts one `true`, and one `false` after
  * both stopped. A node that saw its end while another node's claim was live asks again when that
- * claim would lapse, so that a node dying mid-typing still ends in one `false`.
+ * claim would lapse, so that a node dying mid-typing still ends in one `false`; and every node
+ * sweeps the arbiter for typing whose every claim lapsed (the dying node held the only one), whose
+ * `false` then goes to every socket of the room.
  */
 import type { TypingArbiter, TypingEnd } from "../cluster/types.ts";
 
@@ -34,11 +36,24 @@ export class TypingTracker {
   /** Pending re-asks for ends that found another node's claim live. */
   private readonly rechecks = new Map<string, NodeJS.Timeout>();
   private closed = false;
+  private readonly sweeper: NodeJS.Timeout | undefined;
 
   constructor(timeoutMs: number, emit: TypingEmit, arbiter?: TypingArbiter) {
     this.timeoutMs = timeoutMs;
     this.emit = emit;
     this.arbiter = arbiter;
+    if (arbiter) {
+      this.sweeper = setInterval(() => void this.sweep(arbiter), arbiter.sweepEveryMs);
+      this.sweeper.unref();
+    }
+  }
+
+  private async sweep(arbiter: TypingArbiter): Promise<void> {
+    for (const { conversationId, userId } of await arbiter.sweep()) {
+      if (this.closed) return;
+      // Nobody's socket typed it here: the room hears it from this node, every socket of it.
+      this.emit(conversationId, userId, false, "");
+    }
   }
 
   /** Starts or extends typing; true when this was this node's transition. */
@@ -116,6 +131,7 @@ export class TypingTracker {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const e of this.entries.values()) clearTimeout(e.timer);
     this.entries.clear();
     for (const t of this.rechecks.values()) clearTimeout(t);

@@ -125,6 +125,28 @@ describe("a node dies under load (3 nodes behind nginx)", () => {
     }
   });
 
+  test("kill -9 while a user types there only: a survivor's sweep ends it with one false", async () => {
+    const victim = cluster.nodes[0]!;
+    const conv = await createConversation(cluster.url, "ty1-watcher", ["ty1-watcher", "ty1-user", "ty1-other"]);
+    const watcher = await Member.connect(cluster.url, "ty1-watcher", conv, { cookie: await cookieFor(cluster.url, "node-2") });
+    const other = await Member.connect(cluster.url, "ty1-other", conv, { cookie: await cookieFor(cluster.url, "node-3") });
+    const onVictim = await Member.connect(cluster.url, "ty1-user", conv, { cookie: await cookieFor(cluster.url, victim.nodeId), reconnection: false });
+    try {
+      const seen = (m: Member) => m.typing.filter((t) => t.userId === "ty1-user").map((t) => t.isTyping);
+      await onVictim.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
+      await eventually(() => seen(watcher).length === 1 && seen(other).length === 1, 5000, "both to see the user typing");
+      await victim.stop("SIGKILL");
+      // Its only claim lapses 2 × TYPING_TIMEOUT_MS after the typing; a sweep (every TTL/2) ends it.
+      await eventually(() => seen(watcher).length === 2 && seen(other).length === 2, 5000, "both to see the user stop typing");
+      await sleep(1500);
+      assert.deepEqual(seen(watcher), [true, false], "one false, though two survivors sweep");
+      assert.deepEqual(seen(other), [true, false]);
+    } finally {
+      for (const m of [watcher, other, onVictim]) m.close();
+      await victim.restart();
+    }
+  });
+
   test("SIGTERM: drains, exits 0 within SHUTDOWN_TIMEOUT_MS, no 5xx from nginx meanwhile", async (t) => {
     const victim = cluster.nodes[0]!;
     const conv = await createConversation(cluster.url, "t-probe", ["t-probe"]);
