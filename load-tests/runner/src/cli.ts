@@ -3,7 +3,7 @@
  *
  * Options: --target chat|seed|raw (default chat), --workers n (forked processes; 0 = this one;
  * default: cores − 1, at least 1), --rates 200,400,800 (several steps on the same connections,
- * instead of --rate), --secret (default $JWT_SECRET), --server-pid 123[,456] (RSS per connection),
+ * instead of --rate), --secret (default $JWT_SECRET, else the node's development secret), --server-pid 123[,456] (RSS per connection),
  * --connect-concurrency n, --out result.json. Prints the JSON result on stdout, progress on stderr.
  */
 import fs from "node:fs";
@@ -11,6 +11,7 @@ import os from "node:os";
 import { num, parseArgs } from "./args.ts";
 import { buildPlan, TARGETS, type Target } from "./plan.ts";
 import { LoadSession } from "./session.ts";
+import { DEV_SECRET } from "../../../services/chat-node/src/config.ts";
 
 const usage = "usage: pnpm loadtest -- --url <http://host:port> [--target chat|seed|raw] --users N --rooms M --rate R --duration S";
 
@@ -24,8 +25,12 @@ async function main(): Promise<void> {
   if (!url) throw new Error(usage);
   const target = (args.get("target") ?? "chat") as Target;
   if (!TARGETS.includes(target)) throw new Error(`--target must be one of ${TARGETS.join(", ")}`);
-  const secret = args.get("secret") ?? process.env.JWT_SECRET ?? "";
-  if (target === "chat" && !secret) throw new Error("the chat target needs --secret or JWT_SECRET to mint tokens");
+  let secret = args.get("secret") ?? process.env.JWT_SECRET ?? "";
+  if (target === "chat" && !secret) {
+    // As `pnpm token` does: a node started without JWT_SECRET (./scripts/start.sh) signs with the development secret.
+    secret = DEV_SECRET;
+    console.error("no --secret or JWT_SECRET: minting tokens with the development secret, as a node started without JWT_SECRET uses");
+  }
   const users = num(args, "users", 100);
   const rooms = num(args, "rooms", Math.max(1, Math.floor(users / 10)));
   const duration = num(args, "duration", 10);

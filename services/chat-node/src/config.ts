@@ -56,7 +56,8 @@ export interface Config {
   webDir: string | undefined;
 }
 
-const DEV_SECRET = "dev-only-secret-change-me-dev-only-secret";
+/** The secret of a node started without JWT_SECRET outside production (it warns); `pnpm token` and `pnpm loadtest` fall back to it too. */
+export const DEV_SECRET = "dev-only-secret-change-me-dev-only-secret";
 
 /** Every variable the node reads, with its default, as documented in the README. */
 export const CONFIG_VARIABLES = [
