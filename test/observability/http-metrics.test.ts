@@ -1,7 +1,8 @@
 /**
  * REST requests are counted by route pattern, method and status class, and timed by route
  * pattern and method: a dashboard sees which route answers what and how fast, and no path
- * segment (a conversation id) ever becomes a label value.
+ * segment (a conversation id) ever becomes a label value. Every REST 4xx is also exactly one
+ * chat_errors_total, which the ChatClientErrorRate alert relies on.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -55,4 +56,19 @@ test("requests count under their route pattern and status class, and are timed",
   assert.ok(valueOf(s, "chat_http_request_duration_seconds_sum", { method: "GET", route: "/conversations/:id/messages" }) > 0);
   const leaks = s.filter((x) => Object.values(x.labels).some((v) => v.includes(conversationId)));
   assert.deepEqual(leaks.map((x) => x.key), [], "a conversation id became a label value");
+});
+
+test("every REST 4xx is one chat_errors_total with a client code (ChatClientErrorRate subtracts the one from the other)", async () => {
+  const s = (await eventually(async () => {
+    const samples = (await scrape(node.url)).samples;
+    return count(samples, { route: "unmatched" }) >= 1 ? samples : null;
+  }, 5000, "the last request to be counted")) as Sample[];
+  const clientErrors = s
+    .filter((x) => x.name === "chat_errors_total" && x.labels.code !== "INTERNAL" && x.labels.code !== "UNAVAILABLE")
+    .reduce((sum, x) => sum + x.value, 0);
+  assert.equal(count(s, { status: "4xx" }), 3, "the 403, the 401 and the 404");
+  assert.equal(clientErrors, 3, "one error per 4xx, and none other (this node had no socket traffic)");
+  assert.equal(valueOf(s, "chat_errors_total", { code: "FORBIDDEN" }), 1);
+  assert.equal(valueOf(s, "chat_errors_total", { code: "UNAUTHORIZED" }), 1);
+  assert.equal(valueOf(s, "chat_errors_total", { code: "NOT_FOUND" }), 1);
 });

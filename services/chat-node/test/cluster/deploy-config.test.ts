@@ -2,15 +2,19 @@
  * The deployment files stay correct by construction (no Docker engine here): docker-compose.yml
  * sets only variables the node reads, mounts files that exist, and passes `docker-compose config`;
  * both nginx configs pass `nginx -t` (the compose one with its 1.27.3+ `resolve` servers swapped
- * for static ones, which Debian's 1.22 lacks).
+ * for static ones, which Debian's 1.22 lacks). The local cluster's nginx also runs here in front
+ * of fake nodes: /metrics is not published, and a POST is passed to another node only when it was
+ * never sent (the compose config has the same retry policy, by text).
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { parse } from "yaml";
-import { CHAT_NODE_OPTIONS, REPO_ROOT, tempDir } from "@chat/test-kit";
+import { CHAT_NODE_OPTIONS, REPO_ROOT, eventually, freePort, startProcess, stopAll, tempDir } from "@chat/test-kit";
 import { CONFIG_VARIABLES } from "../../src/config.ts";
 import { renderNginx } from "../../../../infra/cluster/cluster.ts";
 
@@ -24,6 +28,7 @@ interface Service {
   profiles?: string[];
   command?: string[];
   build?: { dockerfile: string };
+  user?: string;
 }
 const compose = parse(fs.readFileSync(path.join(REPO_ROOT, "docker-compose.yml"), "utf8")) as { services: Record<string, Service> };
 
@@ -55,6 +60,21 @@ test("compose: chat is scalable, healthchecked, and every service waits on healt
   assert.equal(compose.services.nginx!.depends_on?.chat?.condition, "service_healthy");
   assert.ok(compose.services.prometheus!.command!.includes("--web.enable-remote-write-receiver"));
   assert.ok(compose.services.k6!.profiles!.includes("load"), "k6 only under the load profile");
+  // grafana/k6 runs as uid 12345, and Docker creates a missing ./k6-results owned by root.
+  assert.ok(compose.services.k6!.volumes!.some((v) => v.startsWith("./k6-results:")), "k6 writes its summaries to ./k6-results");
+  assert.match(compose.services.k6!.user ?? "", /^\$\{K6_USER:-0:0\}$/, "k6 runs as root unless K6_USER says otherwise");
+});
+
+test("the image's HEALTHCHECK probes /healthz with node, on the timings of compose's check", () => {
+  const dockerfile = fs.readFileSync(path.join(REPO_ROOT, "services/chat-node/Dockerfile"), "utf8");
+  const m = /^HEALTHCHECK (.*?)\s*\\\n\s*CMD (\[.*\])$/m.exec(dockerfile);
+  assert.ok(m, "a HEALTHCHECK with its CMD in exec form on the next line");
+  const flags = Object.fromEntries([...m[1]!.matchAll(/--([a-z-]+)=(\S+)/g)].map((f) => [f[1]!, f[2]!]));
+  const cmd = JSON.parse(m[2]!) as string[];
+  assert.equal(cmd[0], "node", "node: there is no curl in node:24-slim");
+  assert.match(cmd.at(-1)!, /127\.0\.0\.1:\$\{process\.env\.PORT \|\| 3001\}\/healthz/);
+  const hc = compose.services.chat!.healthcheck as Record<string, string | number>;
+  assert.deepEqual(flags, { interval: hc.interval, timeout: hc.timeout, "start-period": hc.start_period, retries: String(hc.retries) });
 });
 
 test("every way of starting a node gives it the project's V8 options", () => {
@@ -127,4 +147,95 @@ test("nginx -t accepts the compose config (resolve servers made static)", { skip
   fs.writeFileSync(path.join(dir, "nginx.conf"), conf);
   const r = spawnSync(nginxBin()!, ["-t", "-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stderr);
+});
+
+test("both nginx configs retry alike, and never replay a POST that was sent (no non_idempotent)", () => {
+  const retry = (f: string) => fs.readFileSync(path.join(REPO_ROOT, "infra/nginx", f), "utf8").match(/^\s*proxy_next_upstream .*;$/gm)?.map((l) => l.trim());
+  const local = retry("local.conf.template");
+  assert.deepEqual(local, ["proxy_next_upstream error timeout http_502 http_503;"]);
+  assert.deepEqual(retry("compose.conf"), local);
+  assert.ok(!fs.readFileSync(path.join(REPO_ROOT, "infra/nginx/chat-common.conf"), "utf8").includes("proxy_next_upstream"), "no location overrides it");
+});
+
+after(() => stopAll());
+
+/** A fake node: `ok` answers 201 with {}, `drop` closes the connection once a request arrived (a node dying mid-request). */
+async function fakeNode(behaviour: "ok" | "drop") {
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (behaviour === "drop") return void req.socket.destroy();
+    req.resume();
+    req.on("end", () => res.writeHead(201, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** nginx with the local cluster's rendered config in front of `nodePorts`: its URL, access log and stop(). */
+async function localNginx(nodePorts: number[]) {
+  const dir = tempDir("chat-nginx-run-");
+  const port = await freePort();
+  const conf = renderNginx(dir, { listen: `127.0.0.1:${port}`, nodePorts, webRoot: dir });
+  const proc = startProcess(nginxBin()!, ["-p", dir, "-c", conf, "-e", path.join(dir, "error.log"), "-g", "daemon off;"]);
+  const url = `http://127.0.0.1:${port}`;
+  // /metrics is answered by nginx itself: waiting on it sends nothing to the nodes.
+  await eventually(() => fetch(`${url}/metrics`).then(() => true, () => false), 10_000, `nginx to listen\n${proc.output()}`);
+  return { url, accessLog: () => fs.readFileSync(path.join(dir, "access.log"), "utf8"), stop: () => proc.stop("SIGTERM", 5000) };
+}
+
+const post = (url: string) => fetch(`${url}/conversations`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"members":["a"]}' });
+
+test("nginx answers /metrics itself with the node's 404, and retries a POST whose connect was refused", { skip: !nginxBin() && "nginx not installed" }, async () => {
+  const ok = await fakeNode("ok");
+  const refused = await freePort(); // nothing listens there: a killed node
+  const lb = await localNginx([refused, ok.port]);
+  try {
+    for (const p of ["/metrics", "/metrics?name[]=chat_errors_total", "//metrics"]) {
+      const res = await fetch(lb.url + p);
+      assert.equal(res.status, 404, p);
+      assert.match(res.headers.get("content-type") ?? "", /^application\/json/, p);
+      assert.deepEqual(await res.json(), { error: { code: "NOT_FOUND", message: "no such route" } }, p);
+    }
+    // No cookie: each request is placed by its random $request_id, so one of them soon lands on the
+    // refused port first (which max_fails then skips for 5 s); that one must still succeed.
+    const statuses: number[] = [];
+    for (let i = 0; i < 24 && !lb.accessLog().includes(`upstream=127.0.0.1:${refused}, `); i++) statuses.push((await post(lb.url)).status);
+    assert.deepEqual(statuses.filter((s) => s !== 201), [], "every POST answered by the live node");
+    assert.match(lb.accessLog(), new RegExp(`"POST /conversations HTTP/1.1" 201 .*upstream=127\\.0\\.0\\.1:${refused}, 127\\.0\\.0\\.1:${ok.port} `));
+    assert.deepEqual(ok.seen.filter((r) => r.includes("metrics")), [], "no /metrics request reached a node");
+  } finally {
+    await lb.stop();
+    await ok.close();
+  }
+});
+
+test("nginx does not replay a POST a node received and died on, but does replay a GET", { skip: !nginxBin() && "nginx not installed" }, async () => {
+  const a = await fakeNode("drop");
+  const b = await fakeNode("drop");
+  const total = () => a.seen.length + b.seen.length;
+  // A fresh nginx per request: max_fails=1 takes a failed node out for 5 s.
+  let lb = await localNginx([a.port, b.port]);
+  try {
+    assert.equal((await post(lb.url)).status, 502);
+    assert.equal(total(), 1, `the POST reached one node only: ${[...a.seen, ...b.seen].join(", ")}`);
+  } finally {
+    await lb.stop();
+  }
+  lb = await localNginx([a.port, b.port]);
+  try {
+    assert.equal((await fetch(`${lb.url}/conversations/c1/messages`)).status, 502);
+    assert.equal(total(), 3, "the GET was passed on to the other node");
+  } finally {
+    await lb.stop();
+    await a.close();
+    await b.close();
+  }
 });
