@@ -1,8 +1,10 @@
 /**
  * `pnpm bench [-- --quick] [--systems chat,cluster,seed,raw|none] [--profile [chat,seed]] [--profile-rate n]`
- *   other knobs: --users --rooms --step-seconds --rates 250,500,... --idle n --workers n --half-rounds n --ladders n --out dir
+ *   other knobs: --users --rooms --step-seconds --rates 250,500,... --max-steps n --idle n --workers n --half-rounds n --ladders n --out dir
  *   --chat-env KEY=V,...  extra environment for the project's nodes (e.g. SQLITE_SYNCHRONOUS=NORMAL)
  *   --peer-env KEY=V,...  extra environment for the seed reference and the raw floor
+ *   --help (-h) prints the usage (USAGE below) and exits 0 without starting anything; an unknown
+ *   option is an error (exit 2, usage on stderr)
  *
  * One run, one load shape, four systems side by side:
  *   chat     the project as one node (embedded SQLite store, every message durably stored first)
@@ -33,7 +35,61 @@ import { summarizeProfile } from "./profile-summary.ts";
 const SYSTEMS: readonly SystemKind[] = ["seed", "raw", "chat", "cluster"];
 const targetOf = (k: SystemKind): Target => (k === "chat" || k === "cluster" ? "chat" : k);
 
-const args = parseArgs(process.argv.slice(2));
+const USAGE = `usage: pnpm bench [-- option...]
+  --quick                      400 users, 3 s steps, 1 latency round (default: 1000 users, 5 s steps, 3 rounds)
+  --systems chat,cluster,seed,raw|none
+                               which systems to measure (default: all four); none: only --profile
+  --profile [chat,seed]        also a CPU profile (--cpu-prof) of the chat node and/or the seed (default: chat)
+  --profile-rate n             the profiled rate in msg/s (default: the chat node's saturation, else 3000)
+  --users n --rooms n          connections and conversations per system (default 1000 and 100; --quick: 400, 40)
+  --rates 250,500,...          the ladder of offered rates in msg/s
+  --step-seconds n             seconds per ladder step (default 5; --quick: 3)
+  --max-steps n                cap on ladder steps per system (default 20)
+  --ladders n                  ladders per system, alternating order; the median is reported (default 1)
+  --half-rounds n              rounds at half the seed's saturation rate (default 3; --quick: 1; 0: skip)
+  --idle n                     idle connections for memory per connection (default 5000; --quick: 1000; 0: skip)
+  --workers n                  load-generator worker processes (default 1)
+  --chat-env KEY=V,...         extra environment for the project's nodes (e.g. SQLITE_SYNCHRONOUS=NORMAL)
+  --peer-env KEY=V,...         extra environment for the seed reference and the raw floor
+  --out dir                    where results go (default bench/results)
+`;
+const OPTIONS = new Set([
+  "help", "quick", "systems", "profile", "profile-rate", "users", "rooms", "rates", "step-seconds", "max-steps",
+  "ladders", "half-rounds", "idle", "workers", "chat-env", "peer-env", "out",
+]);
+
+/**
+ * The options; or the usage and an exit before anything starts: on stdout with status 0 for --help
+ * (-h), on stderr with status 2 for an unknown option or a stray argument. The write is awaited
+ * before exiting, since stdout may be an asynchronous pipe.
+ */
+async function readArgs(argv: string[]): Promise<Map<string, string>> {
+  const exitWith = async (code: number, text: string): Promise<never> => {
+    const stream = code === 0 ? process.stdout : process.stderr;
+    await new Promise<void>((done) => stream.write(text, () => done()));
+    process.exit(code);
+  };
+  let parsed: Map<string, string>;
+  try {
+    parsed = parseArgs(argv.map((a) => (a === "-h" ? "--help" : a)));
+  } catch (e) {
+    return exitWith(2, `pnpm bench: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+  }
+  if (parsed.has("help")) return exitWith(0, USAGE);
+  const fail = (msg: string) => exitWith(2, `pnpm bench: ${msg}\n${USAGE}`);
+  const unknown = [...parsed.keys()].filter((k) => !OPTIONS.has(k));
+  if (unknown.length > 0) return fail(`unknown option ${unknown.map((k) => `--${k}`).join(", ")}`);
+  // parseArgs takes the word after any option as its value: `--quick stray` must not start a run.
+  const quickValue = parsed.get("quick");
+  if (quickValue !== undefined && quickValue !== "true") return fail(`--quick takes no value, got ${quickValue}`);
+  const profile = parsed.get("profile");
+  if (profile !== undefined && profile !== "true" && !profile.split(",").every((k) => k === "chat" || k === "seed")) {
+    return fail(`--profile takes chat and/or seed, got ${profile}`);
+  }
+  return parsed;
+}
+
+const args = await readArgs(process.argv.slice(2));
 const quick = args.has("quick");
 const cfg = {
   users: num(args, "users", quick ? 400 : 1000),
