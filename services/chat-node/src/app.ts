@@ -14,6 +14,8 @@ import type { Server } from "socket.io";
 import type { Config } from "./config.ts";
 import { usesDevSecret } from "./config.ts";
 import { createAuthenticator } from "./auth.ts";
+import { AppError } from "./errors.ts";
+import { ErrorCode } from "@chat/protocol";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createRateLimiter } from "./rate-limit.ts";
 import { createStore } from "./store/index.ts";
@@ -83,7 +85,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 512 * 1024,
     trustProxy: true,
-    return503OnClosing: true,
+    // Requests that arrive while Fastify closes get the contract's 503 from the hook below instead.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 512 },
   });
   const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
@@ -106,6 +109,15 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     // An allowed origin's OPTIONS without Access-Control-Request-Method gets 204 too, rather than
     // the plugin's text/plain 400 that no contract error looks like.
     strictPreflight: false,
+  });
+  // After the drain, while fastify.close() waits for the connections to end, a request can still
+  // come on a kept-alive connection (nginx's upstream pool): it is answered 503 UNAVAILABLE in the
+  // contract's error shape, with Connection: close, and nginx or the client tries another node.
+  let closing = false;
+  fastify.addHook("onRequest", async (_req, reply) => {
+    if (!closing) return;
+    reply.header("connection", "close").header("retry-after", "1");
+    throw new AppError(ErrorCode.UNAVAILABLE, "node is shutting down, retry on another");
   });
   // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
   if (logger.isLevelEnabled("debug")) {
@@ -162,6 +174,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       // A keep-alive connection (nginx's upstream pool) busy when close() began turns idle later and
       // would hold close() until keepAliveTimeout: close such connections as soon as they are idle.
       const idleCloser = setInterval(() => fastify.server.closeIdleConnections(), 100);
+      closing = true;
       try {
         await fastify.close();
       } finally {
