@@ -122,3 +122,16 @@ test("histogram quantiles", () => {
   merged.addSparse(h.toSparse());
   assert.deepEqual(merged.summary(), s);
 });
+
+test("pnpm bench --help prints the options and starts nothing; an unknown option is an error", () => {
+  const bench = path.join(import.meta.dirname, "..", "src", "bench.ts");
+  const help = spawnSync(process.execPath, [bench, "--help"], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /usage: pnpm bench/);
+  assert.match(help.stdout, /--ladders/);
+  assert.doesNotMatch(help.stdout + help.stderr, /offering|connections in/, "no system was started");
+  const wrong = spawnSync(process.execPath, [bench, "--user", "10"], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(wrong.status, 2);
+  assert.match(wrong.stderr, /--user/);
+  assert.match(wrong.stderr, /usage: pnpm bench/);
+});
