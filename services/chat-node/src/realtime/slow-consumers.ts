@@ -12,7 +12,7 @@
  * handshake that would queue behind the backlog). Nothing is lost by it: every message was stored
  * before it was broadcast, and the client reconnects and catches up by `seq` like after any drop.
  */
-import type { Server } from "socket.io";
+import type { SocketCheck } from "./socket-sweep.ts";
 
 interface EngineConn {
   readyState: string;
@@ -20,9 +20,6 @@ interface EngineConn {
   transport: { name: string; socket?: { _socket?: { writableLength: number }; terminate?: () => void } };
   close(discard?: boolean): void;
 }
-
-/** How often the backlogs are measured. */
-export const SLOW_CONSUMER_SWEEP_MS = 1000;
 
 /** Bytes waiting to be sent on this Engine.IO connection: the TCP socket's queue and Engine.IO's own buffer. */
 export function outgoingBytes(conn: EngineConn): number {
@@ -44,21 +41,17 @@ function cut(conn: EngineConn): void {
 }
 
 /**
- * Measures every socket of `io` each second and cuts those holding more than `maxBytes`
- * (0: never). Returns the function that stops watching.
+ * The check (for the socket sweep) that cuts a socket holding more than `maxBytes`; none when
+ * `maxBytes` is 0 (no bound).
  */
-export function watchSlowConsumers(io: Server, maxBytes: number, onCut: (info: { socketId: string; userId: unknown; bytes: number }) => void): () => void {
-  if (maxBytes <= 0) return () => {};
-  const timer = setInterval(() => {
-    for (const socket of io.of("/").sockets.values()) {
-      const conn = socket.conn as unknown as EngineConn;
-      if (conn.readyState !== "open") continue;
-      const bytes = outgoingBytes(conn);
-      if (bytes <= maxBytes) continue;
-      onCut({ socketId: socket.id, userId: socket.data.userId, bytes });
-      cut(conn);
-    }
-  }, SLOW_CONSUMER_SWEEP_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+export function slowConsumerCheck(maxBytes: number, onCut: (info: { socketId: string; userId: unknown; bytes: number }) => void): SocketCheck | undefined {
+  if (maxBytes <= 0) return undefined;
+  return (socket) => {
+    const conn = socket.conn as unknown as EngineConn;
+    if (conn.readyState !== "open") return;
+    const bytes = outgoingBytes(conn);
+    if (bytes <= maxBytes) return;
+    onCut({ socketId: socket.id, userId: socket.data.userId, bytes });
+    cut(conn);
+  };
 }

@@ -12,8 +12,9 @@ import { disconnectReasonLabel } from "../metrics.ts";
 import { createHandlers, type HandlerDeps } from "./handlers.ts";
 import { installDrainGate } from "./drain-gate.ts";
 import { installDirectBroadcast } from "./direct-broadcast.ts";
-import { watchSlowConsumers } from "./slow-consumers.ts";
-import { watchTokenExpiry } from "./token-expiry.ts";
+import { slowConsumerCheck } from "./slow-consumers.ts";
+import { tokenExpiryCheck } from "./token-expiry.ts";
+import { sweepSockets, type SocketCheck } from "./socket-sweep.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { TypingTracker } from "./typing.ts";
 
@@ -80,13 +81,17 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   let connected = 0;
   const inflight = { count: 0, onIdle: () => {} };
   installDrainGate(server, SOCKET_PATH, () => draining);
-  const stopWatchingExpiry = watchTokenExpiry(io, (info) => {
-    if (deps.logger.isLevelEnabled("debug")) deps.logger.debug(info, "token expired: transport closed");
-  });
-  const stopWatchingSlowConsumers = watchSlowConsumers(io, config.socketMaxOutgoingBytes, (info) => {
-    metrics.slowConsumersCut.inc();
-    deps.logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
-  });
+  // One walk over the sockets each second for both bounds no event triggers.
+  const checks = [
+    tokenExpiryCheck((info) => {
+      if (deps.logger.isLevelEnabled("debug")) deps.logger.debug(info, "token expired: transport closed");
+    }),
+    slowConsumerCheck(config.socketMaxOutgoingBytes, (info) => {
+      metrics.slowConsumersCut.inc();
+      deps.logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
+    }),
+  ].filter((c): c is SocketCheck => c !== undefined);
+  const stopSweeping = sweepSockets(io, checks);
 
   io.use((socket, next) => {
     if (draining) {
@@ -162,8 +167,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
       while (connected > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     },
     async close() {
-      stopWatchingSlowConsumers();
-      stopWatchingExpiry();
+      stopSweeping();
       typing.close();
       // io.local: with the Redis adapter a plain io.disconnectSockets() disconnects every node's sockets.
       io.local.disconnectSockets(true);

@@ -8,10 +8,8 @@
  * a client whose `auth` is a function hands over a fresh token and carries on (catching up by
  * `seq`); one that still holds the expired token gets `connect_error` UNAUTHORIZED, and stops.
  */
-import type { Server, Socket } from "socket.io";
-
-/** How often sockets are checked for an expired token. */
-export const TOKEN_EXPIRY_SWEEP_MS = 1000;
+import type { Socket } from "socket.io";
+import type { SocketCheck } from "./socket-sweep.ts";
 
 /** True when the socket's token carried an `exp` that has passed. */
 export function tokenExpired(socket: Socket, now = Date.now()): boolean {
@@ -19,16 +17,11 @@ export function tokenExpired(socket: Socket, now = Date.now()): boolean {
   return expiresAt !== undefined && now >= expiresAt;
 }
 
-/** Closes the transport of every socket of `io` whose token has expired, each second; returns the function that stops it. */
-export function watchTokenExpiry(io: Server, onExpired: (info: { socketId: string; userId: unknown }) => void): () => void {
-  const timer = setInterval(() => {
-    const now = Date.now();
-    for (const socket of io.of("/").sockets.values()) {
-      if (!tokenExpired(socket, now)) continue;
-      onExpired({ socketId: socket.id, userId: socket.data.userId });
-      socket.conn.close();
-    }
-  }, TOKEN_EXPIRY_SWEEP_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+/** The check (for the socket sweep) that closes the transport of a socket whose token has expired. */
+export function tokenExpiryCheck(onExpired: (info: { socketId: string; userId: unknown }) => void): SocketCheck {
+  return (socket, now) => {
+    if (socket.conn.readyState !== "open" || !tokenExpired(socket, now)) return;
+    onExpired({ socketId: socket.id, userId: socket.data.userId });
+    socket.conn.close();
+  };
 }
