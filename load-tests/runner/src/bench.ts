@@ -104,7 +104,7 @@ const cfg = {
   ladders: num(args, "ladders", 1),
   p99LimitMs: 100,
 };
-const ladder = (args.get("rates") ?? (quick ? "500,1000,2000,3000,4000,5000,6000,8000,10000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000,10000"))
+const ladder = (args.get("rates") ?? (quick ? "500,1000,2000,3000,4000,5000,6000,7000,8000,10000" : "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,7000,8000,10000"))
   .split(",")
   .map(Number);
 /** `--chat-env SQLITE_SYNCHRONOUS=NORMAL,STORE_BATCH_MAX=256`: extra environment for the project's nodes. */
