@@ -24,7 +24,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT, stopAll } from "@chat/test-kit";
-import { num, parseArgs } from "./args.ts";
+import { num, readArgs, UsageError, type CommandSpec } from "./args.ts";
 import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
 import { buildPlan, type Target } from "./plan.ts";
 import { rssOfAll } from "./proc-mem.ts";
@@ -53,43 +53,41 @@ const USAGE = `usage: pnpm bench [-- option...]
   --peer-env KEY=V,...         extra environment for the seed reference and the raw floor
   --out dir                    where results go (default bench/results)
 `;
-const OPTIONS = new Set([
-  "help", "quick", "systems", "profile", "profile-rate", "users", "rooms", "rates", "step-seconds", "max-steps",
-  "ladders", "half-rounds", "idle", "workers", "chat-env", "peer-env", "out",
-]);
+const BENCH: CommandSpec = {
+  name: "pnpm bench",
+  usage: USAGE,
+  options: {
+    quick: "flag",
+    systems: "value",
+    profile: "optional",
+    "profile-rate": "value",
+    users: "value",
+    rooms: "value",
+    rates: "value",
+    "step-seconds": "value",
+    "max-steps": "value",
+    ladders: "value",
+    "half-rounds": "value",
+    idle: "value",
+    workers: "value",
+    "chat-env": "value",
+    "peer-env": "value",
+    out: "value",
+  },
+};
 
 /**
- * The options; or the usage and an exit before anything starts: on stdout with status 0 for --help
- * (-h), on stderr with status 2 for an unknown option or a stray argument. The write is awaited
- * before exiting, since stdout may be an asynchronous pipe.
+ * The options; or the usage and an exit before anything starts (args.ts): on stdout with status 0
+ * for --help (-h), on stderr with status 2 for an unknown option, a stray argument (`--quick stray`),
+ * a missing value or a bad --profile.
  */
-async function readArgs(argv: string[]): Promise<Map<string, string>> {
-  const exitWith = async (code: number, text: string): Promise<never> => {
-    const stream = code === 0 ? process.stdout : process.stderr;
-    await new Promise<void>((done) => stream.write(text, () => done()));
-    process.exit(code);
-  };
-  let parsed: Map<string, string>;
-  try {
-    parsed = parseArgs(argv.map((a) => (a === "-h" ? "--help" : a)));
-  } catch (e) {
-    return exitWith(2, `pnpm bench: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
-  }
-  if (parsed.has("help")) return exitWith(0, USAGE);
-  const fail = (msg: string) => exitWith(2, `pnpm bench: ${msg}\n${USAGE}`);
-  const unknown = [...parsed.keys()].filter((k) => !OPTIONS.has(k));
-  if (unknown.length > 0) return fail(`unknown option ${unknown.map((k) => `--${k}`).join(", ")}`);
-  // parseArgs takes the word after any option as its value: `--quick stray` must not start a run.
-  const quickValue = parsed.get("quick");
-  if (quickValue !== undefined && quickValue !== "true") return fail(`--quick takes no value, got ${quickValue}`);
+const args = await readArgs(process.argv.slice(2), BENCH, (parsed) => {
   const profile = parsed.get("profile");
   if (profile !== undefined && profile !== "true" && !profile.split(",").every((k) => k === "chat" || k === "seed")) {
-    return fail(`--profile takes chat and/or seed, got ${profile}`);
+    throw new UsageError(`--profile takes chat and/or seed, got ${profile}`);
   }
   return parsed;
-}
-
-const args = await readArgs(process.argv.slice(2));
+});
 const quick = args.has("quick");
 const cfg = {
   users: num(args, "users", quick ? 400 : 1000),

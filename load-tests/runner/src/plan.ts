@@ -74,8 +74,12 @@ async function createConversations(url: string, users: PlanUser[], count: number
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${owner.token}` },
         body: JSON.stringify({ members: group, title: `load ${r}` }),
+      }).catch((e: unknown) => {
+        // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND, …) is in its cause.
+        const cause = e instanceof Error && e.cause instanceof Error ? e.cause.message : "";
+        throw new Error(`POST ${url}/conversations failed: ${e instanceof Error ? e.message : String(e)}${cause ? ` (${cause})` : ""}`, { cause: e });
       });
-      if (res.status !== 201) throw new Error(`POST /conversations answered ${res.status}: ${await res.text()}`);
+      if (res.status !== 201) throw new Error(`POST ${url}/conversations answered ${res.status}: ${await res.text()}`);
       ids[r] = ((await res.json()) as Conversation).id;
     }
   };

@@ -45,6 +45,7 @@ export interface StepResult {
   deliveriesPerSec: number;
   errors: number;
   errorCodes: Record<string, number>;
+  /** Connections lost (ended by the server) since the previous step was reported; the first step: since connecting. */
   dropped: number;
   latencyMs: LatencySummary;
   serverRss?: number;

@@ -48,13 +48,22 @@ interface StepState {
   latency: Histogram;
   /** process.cpuUsage() when the step started, to report this worker's own CPU use. */
   cpuAtStart?: NodeJS.CpuUsage;
+  /** Connections this step lost, fixed when it is reported (see droppedBefore). */
+  dropped?: number;
 }
 
 export class LoadWorker {
   private init?: WorkerInit;
   private conns: (Conn | undefined)[] = [];
   private steps = new Map<number, StepState>();
+  /** Connections lost since connecting (ended without close()). */
   private dropped = 0;
+  /**
+   * `dropped` when the last step was reported: a step's drops are those after the previous step's
+   * report (for the first step, after connecting) up to its own, so that each step reports its own
+   * and the steps add up to the total.
+   */
+  private droppedBefore = 0;
   private readonly post: (m: FromWorker) => void;
 
   constructor(post: (m: FromWorker) => void) {
@@ -149,7 +158,7 @@ export class LoadWorker {
       });
     };
     const progress = (sending: boolean) =>
-      this.post({ type: "progress", workerId: init.workerId, step: m.step, sending, counters: c, dropped: this.dropped });
+      this.post({ type: "progress", workerId: init.workerId, step: m.step, sending, counters: c, dropped: this.dropped - this.droppedBefore });
     if (senders.length > 0 && m.rate > 0) {
       const total = Math.round((m.rate * m.durationMs) / 1000);
       let lastProgress = start;
@@ -187,7 +196,11 @@ export class LoadWorker {
     this.reported.add(step);
     const cpu = process.cpuUsage(s.cpuAtStart);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    this.post({ type: "report", workerId: this.init?.workerId ?? -1, step, counters: s.counters, latency: s.latency.toSparse(), dropped: this.dropped, cpuSeconds });
+    if (s.dropped === undefined) {
+      s.dropped = this.dropped - this.droppedBefore;
+      this.droppedBefore = this.dropped;
+    }
+    this.post({ type: "report", workerId: this.init?.workerId ?? -1, step, counters: s.counters, latency: s.latency.toSparse(), dropped: s.dropped, cpuSeconds });
   }
 
   private closeAll(): void {

@@ -6,12 +6,15 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
+import { WebSocketServer, type WebSocket } from "ws";
 import { startNode, stopAll, tempDir, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
 import { buildPlan } from "../src/plan.ts";
 import { LoadSession } from "../src/session.ts";
 import { launch } from "../src/launch.ts";
 import { Histogram } from "../src/hist.ts";
+import { rssOf } from "../src/proc-mem.ts";
 
 async function run(target: "chat" | "seed" | "raw", url: string, workers: number, serverPids: number[] = []) {
   const plan = await buildPlan({ target, url, users: 12, rooms: 3, secret: TEST_SECRET });
@@ -71,7 +74,8 @@ describe("load runner", () => {
     const cli = path.join(import.meta.dirname, "../src/cli.ts");
     const r = spawnSync(
       process.execPath,
-      [cli, "--url", node.url, "--users", "10", "--rooms", "2", "--rate", "10", "--duration", "1", "--workers", "1", "--secret", TEST_SECRET, "--server-pid", String(node.pid)],
+      // The pid twice: counted once.
+      [cli, "--url", node.url, "--users", "10", "--rooms", "2", "--rate", "10", "--duration", "1", "--workers", "1", "--secret", TEST_SECRET, "--server-pid", `${node.pid},${node.pid}`],
       { encoding: "utf8", timeout: 120_000 },
     );
     assert.equal(r.status, 0, r.stderr);
@@ -82,6 +86,8 @@ describe("load runner", () => {
     assert.equal(out.delivered, 50);
     assert.equal(out.deliveryRatio, 1);
     for (const k of ["deliveriesPerSec", "serverRssPerConnection", "connectWallMs"]) assert.equal(typeof out[k], "number", k);
+    const rss = rssOf(node.pid) ?? 0;
+    assert.ok((out.serverRssAfter ?? 0) < 1.5 * rss, `the node's RSS once: ${out.serverRssAfter} against ${rss} read now`);
   });
 });
 
@@ -134,4 +140,114 @@ test("pnpm bench --help prints the options and starts nothing; an unknown option
   assert.equal(wrong.status, 2);
   assert.match(wrong.stderr, /--user/);
   assert.match(wrong.stderr, /usage: pnpm bench/);
+  // The command line is read by the same parser as pnpm loadtest's (args.ts): --quick takes no value.
+  const stray = spawnSync(process.execPath, [bench, "--quick", "stray"], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(stray.status, 2);
+  assert.match(stray.stderr, /unexpected argument stray/);
+});
+
+const cli = path.join(import.meta.dirname, "..", "src", "cli.ts");
+const runCli = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", timeout: 20_000 });
+const OPTIONS = ["--url", "--target", "--users", "--rooms", "--rate", "--rates", "--duration", "--workers", "--secret", "--server-pid", "--connect-concurrency", "--out", "--help"];
+
+test("pnpm loadtest --help lists every option with its default and starts nothing", () => {
+  for (const flag of ["--help", "-h"]) {
+    const r = runCli([flag, "--url", "http://127.0.0.1:9"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^usage: pnpm loadtest/);
+    for (const o of OPTIONS) assert.match(r.stdout, new RegExp(`^  ${o}[ ,=]`, "m"), `${o} in the usage`);
+    for (const d of ["default chat", "default 100", "default 10", "default 64", "default users / 10"]) assert.ok(r.stdout.includes(d), d);
+    assert.equal(r.stderr, "", "nothing was started");
+  }
+});
+
+test("pnpm loadtest rejects bad input with exit 2 and the usage, before connecting anything", () => {
+  // pid_max is one above the highest pid the kernel hands out: no such process.
+  const noPid = fs.readFileSync("/proc/sys/kernel/pid_max", "utf8").trim();
+  const url = ["--url", "http://127.0.0.1:9"];
+  const cases: [string[], RegExp][] = [
+    [[...url, "--usres", "20"], /unknown option --usres/],
+    [[...url, "--rates", "10,abc"], /--rates must be a number above 0, got "abc"/],
+    [[...url, "--rates", "10,,20"], /--rates must be a number above 0/],
+    [[...url, "--rates", "10,-5"], /--rates must be a number above 0/],
+    [[...url, "--rate", "0"], /--rate must be a number above 0/],
+    [[...url, "--rate", "x"], /--rate must be a number above 0/],
+    [[...url, "--duration", "0"], /--duration must be a number above 0/],
+    [[...url, "--rate", "5", "--rates", "5,10"], /--rate or --rates, not both/],
+    [[...url, "--server-pid", noPid], new RegExp(`--server-pid ${noPid}: cannot read`)],
+    [[...url, "--server-pid", "12,abc"], /--server-pid takes process ids/],
+    [[...url, "--users", "-5"], /--users must be a non-negative number/],
+    [[...url, "--rooms", "20", "--users", "10"], /--rooms \(20\) must not exceed --users \(10\)/],
+    [[...url, "--target", "foo"], /--target must be one of chat, seed, raw/],
+    [[...url, "stray"], /unexpected argument stray/],
+    [["--users", "10"], /--url is required/],
+    [["--url"], /--url needs a value/],
+    [["--url", "127.0.0.1:9"], /--url must be an http/],
+  ];
+  for (const [args, message] of cases) {
+    const r = runCli(args);
+    const what = args.join(" ");
+    assert.equal(r.status, 2, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, message, what);
+    assert.match(r.stderr, /usage: pnpm loadtest/, what);
+    assert.equal(r.stdout, "", what);
+    assert.doesNotMatch(r.stderr, /connecting|connected \d|POST|fetch failed/, `${what}: nothing was started`);
+  }
+});
+
+test("pnpm loadtest against an unreachable --url names the URL", async () => {
+  // A port that was free a moment ago: nothing listens on it.
+  const port = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (const target of ["chat", "raw"]) {
+    const r = runCli(["--url", url, "--target", target, "--users", "2", "--rooms", "1", "--workers", "0", "--duration", "1", "--secret", TEST_SECRET]);
+    assert.equal(r.status, 1, `${target}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(url), `${target} names ${url}: ${r.stderr}`);
+    assert.match(r.stderr, /ECONNREFUSED/, target);
+  }
+});
+
+test("each step reports its own dropped connections", async () => {
+  // A raw-floor look-alike that cuts the connection of the first sender of step 1.
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise<void>((r) => wss.once("listening", () => r()));
+  const rooms = new Map<string, Set<WebSocket>>();
+  let cut = 0;
+  wss.on("connection", (ws) => {
+    ws.on("message", (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { t: string; room: string; msg?: string };
+      if (m.t === "join") {
+        const set = rooms.get(m.room) ?? new Set<WebSocket>();
+        set.add(ws);
+        rooms.set(m.room, set);
+      } else if (m.t === "send") {
+        if (m.msg?.startsWith("s1|") && cut === 0) {
+          cut++;
+          rooms.get(m.room)?.delete(ws);
+          ws.terminate();
+          return;
+        }
+        for (const peer of rooms.get(m.room) ?? []) peer.send(JSON.stringify({ room: m.room, msg: m.msg }));
+      }
+    });
+  });
+  const url = `http://127.0.0.1:${(wss.address() as net.AddressInfo).port}`;
+  const plan = await buildPlan({ target: "raw", url, users: 4, rooms: 1, secret: "" });
+  const session = new LoadSession(plan, { workers: 0, drainTimeoutMs: 500 });
+  try {
+    const connect = await session.connect();
+    assert.equal(connect.connections, 4);
+    const steps = [await session.step(8, 0.5), await session.step(8, 0.5), await session.step(8, 0.5)];
+    assert.equal(cut, 1);
+    assert.deepEqual(steps.map((s) => s.dropped), [1, 0, 0], "the drop counts in step 1 only");
+  } finally {
+    await session.close();
+    for (const c of wss.clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
 });
