@@ -3,6 +3,7 @@
  * made in setup() over REST, Socket.IO connections over k6/websockets, the JSON summary.
  */
 import http from "k6/http";
+import { sleep } from "k6";
 import { WebSocket } from "k6/websockets";
 import { setTimeout, clearTimeout } from "k6/timers";
 import { createSioClient, socketUrl } from "./sio.js";
@@ -41,15 +42,53 @@ export function makeUsersAndRooms(users, rooms) {
       params: { headers: { "content-type": "application/json", authorization: "Bearer " + owner.token }, tags: { name: "POST /conversations" } },
     });
   }
-  const ids = [];
-  for (let i = 0; i < reqs.length; i += 50) {
-    const res = http.batch(reqs.slice(i, i + 50));
-    for (const r of res) {
-      if (r.status !== 201) throw new Error("POST /conversations answered " + r.status + ": " + r.body);
-      ids.push(r.json("id"));
-    }
-  }
+  const ids = batchRetrying(reqs, [201]).map((r) => r.json("id"));
   return { users: list, rooms: ids, roomSizes: members.map((m) => m.length) };
+}
+
+/**
+ * setup() only: runs `reqs` through http.batch, BATCH (default 50) at a time, and returns their
+ * responses in order. Requests answered 429 (the node's per-user buckets: `RATE_REST_WRITE` is 10/s
+ * with a burst of 20 by default) are sent again after the longest Retry-After of the pass; setup
+ * gives up when SETUP_RETRIES (default 10) passes in a row got nothing through. Any other status
+ * outside `okStatuses` throws.
+ */
+export function batchRetrying(reqs, okStatuses) {
+  const size = envInt("BATCH", 50);
+  const maxStalled = envInt("SETUP_RETRIES", 10);
+  const out = new Array(reqs.length);
+  let queue = reqs.map((_, i) => i);
+  let stalled = 0;
+  while (queue.length > 0) {
+    const retry = [];
+    let waitS = 0;
+    for (let i = 0; i < queue.length; i += size) {
+      const idx = queue.slice(i, i + size);
+      const res = http.batch(idx.map((k) => reqs[k]));
+      for (let j = 0; j < res.length; j++) {
+        const r = res[j];
+        const k = idx[j];
+        if (okStatuses.indexOf(r.status) >= 0) {
+          out[k] = r;
+        } else if (r.status === 429) {
+          const after = Number(r.headers["Retry-After"]);
+          waitS = Math.max(waitS, after > 0 ? Math.min(after, 10) : 1);
+          retry.push(k);
+        } else {
+          throw new Error(reqs[k].method + " " + reqs[k].url + " answered " + r.status + ": " + r.body);
+        }
+      }
+    }
+    if (retry.length === 0) break;
+    stalled = retry.length === queue.length ? stalled + 1 : 0;
+    if (stalled > maxStalled) {
+      throw new Error(retry.length + " requests still answered 429 after " + maxStalled + " retries (" + reqs[retry[0]].url + "): lift the nodes' limits (RATE_LIMIT_DISABLED=1)");
+    }
+    // The rest of the queue went on meanwhile (other users' buckets); what was refused waits once.
+    sleep(waitS);
+    queue = retry;
+  }
+  return out;
 }
 
 /** The users VU `vu` (1-based) holds when `vus` VUs share `users`: every vus-th one. */
@@ -101,6 +140,14 @@ export function connect(token, handlers, timeoutMs) {
       done = true;
       clearTimeout(timer);
       reject(new Error("ws error " + (e && e.error)));
+    });
+    // A socket the server closes after the upgrade but before its `40` (a draining node) fires only
+    // `close`: fail at once instead of waiting for the timeout.
+    ws.addEventListener("close", () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      reject(new Error("closed before connect"));
     });
   });
 }

@@ -49,6 +49,8 @@ export interface SioClient {
   connected: boolean;
   invalid: number;
   pendingAcks: number;
+  /** Packets for another namespace than this client's, ignored by `feed()`. */
+  otherNsp: number;
   emit(name: string, payload?: unknown, ack?: (args: unknown[]) => void): number | undefined;
   cancelAck(id: number): boolean;
   close(): void;

@@ -178,9 +178,17 @@ export function createSioClient(ws, opts) {
       client.connected = false;
       ws.close();
     },
+    /** Packets for another namespace than this client's, ignored by `feed()`. */
+    otherNsp: 0,
     /** Handles one incoming text frame; returns the decoded packet. */
     feed(frame) {
       const p = decode(frame);
+      // Socket.IO packets carry their namespace: a client of `/admin` must not take the `40` of `/`
+      // (or its events, acks, disconnect) as its own. Engine.IO packets (open, ping, close) have none.
+      if (p.nsp !== undefined && p.nsp !== (o.nsp || "/")) {
+        client.otherNsp++;
+        return p;
+      }
       switch (p.kind) {
         case "open":
           client.engineSid = p.data && p.data.sid;

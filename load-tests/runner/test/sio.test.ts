@@ -40,6 +40,51 @@ describe("sio.js encoding", () => {
     assert.equal(decode('451-["x",{"_placeholder":true,"num":0}]').kind, "unsupported");
     assert.equal(decode("").kind, "invalid");
   });
+
+  test("feed() only takes the packets of the client's own namespace", () => {
+    const make = (nsp?: string) => {
+      const sent: string[] = [];
+      const seen: string[] = [];
+      const client = createSioClient(
+        { send: (f: string) => sent.push(f), close: () => {} },
+        {
+          nsp,
+          onConnect: (sid) => seen.push(`connect ${sid}`),
+          onConnectError: (m) => seen.push(`connect_error ${m}`),
+          onEvent: (name) => seen.push(`event ${name}`),
+          onDisconnect: (r) => seen.push(`disconnect ${r}`),
+        },
+      );
+      return { client, sent, seen };
+    };
+    const admin = make("/admin");
+    admin.client.feed('0{"sid":"e","pingInterval":25000,"pingTimeout":20000}');
+    assert.deepEqual(admin.sent, ["40/admin,"]);
+    for (const f of ['40{"sid":"main"}', '44{"message":"NOPE"}', '42["x"]', "41"]) admin.client.feed(f);
+    assert.equal(admin.client.connected, false);
+    assert.equal(admin.client.otherNsp, 4);
+    assert.deepEqual(admin.seen, []);
+    admin.client.feed('40/admin,{"sid":"adm"}');
+    admin.client.emit("ping", 1, (args) => admin.seen.push(`ack ${JSON.stringify(args)}`));
+    admin.client.feed("430[1]");
+    assert.equal(admin.client.pendingAcks, 1, "an ack of / does not answer /admin's emit");
+    admin.client.feed('42/admin,["y"]');
+    admin.client.feed("43/admin,0[2]");
+    admin.client.feed("2");
+    assert.deepEqual(admin.seen, ["connect adm", "event y", "ack [2]"]);
+    assert.equal(admin.sent.at(-1), "3", "Engine.IO pings have no namespace and are answered");
+
+    const main = make();
+    main.client.feed('40/admin,{"sid":"adm"}');
+    main.client.feed('42/admin,["y"]');
+    assert.equal(main.client.connected, false);
+    main.client.feed('40{"sid":"main"}');
+    main.client.feed('42["x"]');
+    main.client.feed("41/admin,");
+    assert.equal(main.client.connected, true);
+    assert.deepEqual(main.seen, ["connect main", "event x"]);
+    assert.equal(main.client.otherNsp, 3);
+  });
 });
 
 interface Peer {
