@@ -86,6 +86,22 @@ test("the dashboard covers what the issue asks for", () => {
   }
   assert.match(all, /histogram_quantile\(0\.5, .*chat_send_ack_seconds_bucket/);
   assert.match(all, /histogram_quantile\(0\.99, .*chat_send_ack_seconds_bucket/);
+  // Issue 6: k6's offered load, streamed by remote write, beside the nodes' own metrics.
+  for (const m of ["k6_messages_sent_total", "k6_e2e_latency_p99", "k6_delivery_ratio_rate", "k6_vus"]) {
+    assert.ok(all.includes(m), `no dashboard panel reads ${m}`);
+  }
+});
+
+test("a dashboard variable's All matches only series that carry its label", () => {
+  // `node=~".*"` also matches series without a node label (Prometheus's own, the exporters'), so
+  // "All" would mix their memory and CPU into the nodes' panels.
+  for (const file of fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json"))) {
+    const dash = JSON.parse(fs.readFileSync(path.join(DASHBOARD_DIR, file), "utf8")) as { templating?: { list?: { name: string; includeAll?: boolean; allValue?: string }[] } };
+    for (const v of dash.templating?.list ?? []) {
+      if (!v.includeAll) continue;
+      assert.ok(v.allValue !== undefined && v.allValue !== "" && !new RegExp(`^(?:${v.allValue})$`).test(""), `${file} $${v.name}: All must not match an empty label (allValue ${JSON.stringify(v.allValue)})`);
+    }
+  }
 });
 
 test("the compose config discovers every chat replica by DNS, not the service's single address", () => {

@@ -28,7 +28,7 @@ export function substituteGrafanaVariables(expr: string): string {
     .replaceAll("$__rate_interval", "1m")
     .replaceAll("$__interval", "15s")
     .replaceAll("$__range", "5m")
-    .replace(/\$\{?node(?::regex)?\}?/g, ".*");
+    .replace(/\$\{?node(?::regex)?\}?/g, ".+");
 }
 
 /** Every alerting and recording rule expression of infra/prometheus/alerts.yml. */
@@ -61,6 +61,35 @@ export function dashboardExpressions(): ShippedExpr[] {
       // label_values(metric, label) is Grafana's, not PromQL: check its selector as an expression.
       const m = /^label_values\((.+),\s*([a-zA-Z_][a-zA-Z0-9_]*)\)$/.exec(q.trim());
       out.push({ source: `${file} variable $${v.name}`, expr: m ? `${m[1]} and on (${m[2]}) ${m[1]}` : q });
+    }
+  }
+  return out;
+}
+
+/**
+ * The series k6's Prometheus remote-write output makes of the metrics the k6 scripts declare, as
+ * it names them (xk6-output-prometheus-remote): a Counter `k6_<name>_total`, a Rate
+ * `k6_<name>_rate`, a Gauge `k6_<name>`, a Trend one gauge per stat of compose's
+ * `K6_PROMETHEUS_RW_TREND_STATS` (`p(99)` becomes `k6_<name>_p99`, in seconds for a time trend);
+ * and k6's own `vus`, `vus_max`, `iterations` and `dropped_iterations`.
+ */
+export function k6RemoteWriteSeries(): Set<string> {
+  const compose = parseYaml(fs.readFileSync(path.join(REPO_ROOT, "docker-compose.yml"), "utf8")) as {
+    services: Record<string, { environment?: Record<string, string> }>;
+  };
+  const stats = String(compose.services.k6?.environment?.K6_PROMETHEUS_RW_TREND_STATS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((st) => st.replace(/[()]/g, ""));
+  const out = new Set(["k6_vus", "k6_vus_max", "k6_iterations_total", "k6_dropped_iterations_total"]);
+  const files = fs.readdirSync(path.join(REPO_ROOT, "load-tests/k6"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".js"));
+  for (const f of files) {
+    const text = fs.readFileSync(path.join(REPO_ROOT, "load-tests/k6", f), "utf8");
+    for (const [, type, name] of text.matchAll(/new (Counter|Rate|Gauge|Trend)\(\s*"([a-zA-Z0-9_]+)"/g)) {
+      if (type === "Counter") out.add(`k6_${name}_total`);
+      else if (type === "Rate") out.add(`k6_${name}_rate`);
+      else if (type === "Gauge") out.add(`k6_${name}`);
+      else for (const st of stats) out.add(`k6_${name}_${st}`);
     }
   }
   return out;
