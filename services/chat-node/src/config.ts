@@ -75,15 +75,16 @@ export const CONFIG_VARIABLES = [
 ] as const;
 
 /**
- * Numbers are plain decimal (surrounding whitespace aside): digits, an optional leading minus, and
- * for `num` an optional fraction (`0.5`). Number()'s other forms (`0x10`, `1e3`, `+5`, `.5`,
- * `Infinity`) are refused, not read.
+ * Numbers are plain decimal (surrounding whitespace aside): digits, and for `num` an optional
+ * fraction (`0.5`). No variable takes a negative value, so a sign is refused (`-0` would otherwise
+ * be read as 0: `PORT=-0` listening on any free port), as are Number()'s other forms (`0x10`,
+ * `1e3`, `+5`, `.5`, `Infinity`).
  */
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return def;
-  if (!/^-?[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer (decimal digits), got "${raw}"`);
-  const n = Number(raw.trim()) + 0; // + 0: "-0" is 0
+  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer (decimal digits), got "${raw}"`);
+  const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -91,8 +92,8 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
 function num(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return def;
-  if (!/^-?[0-9]+(?:\.[0-9]+)?$/.test(raw.trim())) throw new ConfigError(`${name} must be a decimal number such as 0.5 or 20, got "${raw}"`);
-  const n = Number(raw.trim()) + 0;
+  if (!/^[0-9]+(?:\.[0-9]+)?$/.test(raw.trim())) throw new ConfigError(`${name} must be a decimal number such as 0.5 or 20, got "${raw}"`);
+  const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
   return n;
 }
@@ -103,7 +104,7 @@ function bool(env: Env, name: string, def: boolean): boolean {
   const v = raw.trim().toLowerCase();
   if (["1", "true", "yes", "on"].includes(v)) return true;
   if (["0", "false", "no", "off"].includes(v)) return false;
-  throw new ConfigError(`${name} must be 1/0 (or true/false), got "${raw}"`);
+  throw new ConfigError(`${name} must be one of 1, 0, true, false, yes, no, on, off, got "${raw}"`);
 }
 
 /** SOCKET_MAX_OUTGOING_BYTES: 0 (no bound) or at least 64 KiB, so that one catch-up page never trips it. */

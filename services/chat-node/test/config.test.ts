@@ -68,6 +68,9 @@ describe("configuration", () => {
     ["REDIS_URL", { REDIS_URL: "http://localhost:6379" }],
     ["REDIS_URL", { REDIS_URL: "not a url" }],
     ["MONGO_URL", { MONGO_URL: "postgres://x" }],
+    ["PORT", { PORT: "-0" }],
+    ["STORE_BATCH_WAIT_MS", { STORE_BATCH_WAIT_MS: "-0" }],
+    ["RATE_SEND_PER_SEC", { RATE_SEND_PER_SEC: "-0.5" }],
     ["CORS_ORIGINS", { CORS_ORIGINS: "http://ok.example,not-an-origin" }],
     ["RATE_LIMIT_DISABLED", { RATE_LIMIT_DISABLED: "maybe" }],
     ["RATE_SEND_PER_SEC", { RATE_SEND_PER_SEC: "fast" }],
@@ -179,8 +182,11 @@ describe("configuration", () => {
     assert.equal(loadConfig({ RATE_SEND_BURST: " 12 " }).rateSend.burst, 12, "surrounding whitespace is ignored");
     assert.equal(loadConfig({ RATE_SEND_BURST: "007" }).rateSend.burst, 7);
     assert.equal(loadConfig({ STORE_BATCH_WAIT_MS: "0" }).storeBatchWaitMs, 0);
-    assert.ok(Object.is(loadConfig({ STORE_BATCH_WAIT_MS: "-0" }).storeBatchWaitMs, 0), "-0 is 0");
-    refuses({ TYPING_TIMEOUT_MS: "-5" }, "TYPING_TIMEOUT_MS", /between/);
+    // No variable takes a negative value: a sign is refused, "-0" included (PORT=-0 would listen anywhere).
+    for (const raw of ["-0", "-5"]) {
+      refuses({ STORE_BATCH_WAIT_MS: raw }, "STORE_BATCH_WAIT_MS", /decimal digits/);
+      refuses({ TYPING_TIMEOUT_MS: raw }, "TYPING_TIMEOUT_MS", /decimal digits/);
+    }
   });
 
   it("rates are plain decimal numbers", () => {
@@ -190,7 +196,8 @@ describe("configuration", () => {
     for (const [raw, want] of [["0.5", 0.5], ["2", 2], [" 2.25 ", 2.25], ["007", 7], ["0.001", 0.001], ["1000000", 1_000_000]] as const) {
       assert.equal(loadConfig({ RATE_SEND_PER_SEC: raw }).rateSend.perSec, want, raw);
     }
-    for (const raw of ["0", "0.0001", "-1", "1000000.5"]) refuses({ RATE_SEND_PER_SEC: raw }, "RATE_SEND_PER_SEC", /from 0.001 to 1000000/);
+    for (const raw of ["0", "0.0001", "1000000.5"]) refuses({ RATE_SEND_PER_SEC: raw }, "RATE_SEND_PER_SEC", /from 0.001 to 1000000/);
+    for (const raw of ["-1", "-0.5", "-0"]) refuses({ RATE_SEND_PER_SEC: raw }, "RATE_SEND_PER_SEC", /decimal number/);
   });
 
   it("booleans are 1/0, true/false, yes/no or on/off", () => {
@@ -275,6 +282,17 @@ describe("configuration", () => {
     assert.equal(r.code, 78);
     assert.match(r.stderr, /PORT must be an integer/);
   });
+
+  // The driver's own parser is stricter than a URL check; what it refuses is a configuration error too.
+  for (const mongoUrl of ["mongodb://", "mongodb://localhost/?badoption=1", "mongodb+srv://localhost:27017"]) {
+    it(`MONGO_URL=${mongoUrl} stops the node with exit 78 naming it, without a stack`, async () => {
+      const r = await runNode({ MONGO_URL: mongoUrl });
+      assert.equal(r.timedOut, false, r.stderr);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, /configuration error: MONGO_URL cannot be used: /);
+      assert.doesNotMatch(r.stderr, STACK_LINE);
+    });
+  }
 
   it("a WEB_DIR that is not there stops the node with exit 78 naming it", async () => {
     const r = await runNode({ WEB_DIR: path.join(tempDir("chat-webdir-"), "missing") });

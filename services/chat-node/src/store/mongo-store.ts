@@ -55,6 +55,7 @@ import {
   type TransactionOptions,
 } from "mongodb";
 import type { Conversation, MessageData, MessagePage } from "@chat/protocol";
+import { ConfigError } from "../config.ts";
 import {
   StoreUnavailableError,
   type AppendResult,
@@ -160,13 +161,21 @@ export class MongoStore implements MessageStore {
 
   constructor(opts: MongoStoreOptions) {
     this.opts = opts;
-    this.client = new MongoClient(opts.url, {
-      serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
-      retryWrites: true,
-      retryReads: true,
-      ignoreUndefined: true,
-      appName: "chat-node",
-    });
+    try {
+      this.client = new MongoClient(opts.url, {
+        serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 5000,
+        retryWrites: true,
+        retryReads: true,
+        ignoreUndefined: true,
+        appName: "chat-node",
+      });
+    } catch (err) {
+      // The driver parses the connection string here, stricter than config.ts's URL check
+      // (`mongodb://` without a host, an unknown option, a port on mongodb+srv): a configuration error.
+      // (The connection-string package throws its own MongoParseError, not a MongoError.)
+      if (err instanceof Error && err.name.startsWith("Mongo")) throw new ConfigError(`MONGO_URL cannot be used: ${err.message}`);
+      throw err;
+    }
     this.db = this.client.db(opts.dbName);
     // j: true: acknowledged only once in the journal on disk. `majority` journals by default
     // (writeConcernMajorityJournalDefault), a number of members would not without it.
