@@ -13,10 +13,20 @@ import { REPO_ROOT } from "@chat/test-kit";
 import { CONFIG_VARIABLES } from "../../services/chat-node/src/config.ts";
 import { startCluster } from "./cluster.ts";
 
+/** A malformed launcher variable: one line naming it, exit 78 (EX_CONFIG), as a node does. */
+function refuse(message: string): never {
+  console.error(`cluster: configuration error: ${message}`);
+  process.exit(78);
+}
+
 const nodes = Number(process.env.NODES ?? "3");
 const basePort = Number(process.env.CLUSTER_PORT ?? "8080");
-if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`NODES must be a positive integer, got "${process.env.NODES}"`);
-if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65000) throw new Error(`CLUSTER_PORT must be a port, got "${process.env.CLUSTER_PORT}"`);
+if (!Number.isInteger(nodes) || nodes < 1) refuse(`NODES must be a positive integer, got "${process.env.NODES}"`);
+if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65000) refuse(`CLUSTER_PORT must be a port, got "${process.env.CLUSTER_PORT}"`);
+const prometheusVar = process.env.CLUSTER_PROMETHEUS?.trim().toLowerCase() || "1";
+const SWITCH: Record<string, boolean> = { "1": true, true: true, yes: true, on: true, "0": false, false: false, no: false, off: false };
+if (!(prometheusVar in SWITCH)) refuse(`CLUSTER_PROMETHEUS must be one of 1, 0, true, false, yes, no, on, off, got "${process.env.CLUSTER_PROMETHEUS}"`);
+const withPrometheus = SWITCH[prometheusVar]!;
 
 // The launcher sets these per node itself.
 const own = new Set(["PORT", "NODE_ID", "REDIS_URL", "DATA_DIR"]);
@@ -27,11 +37,11 @@ for (const name of CONFIG_VARIABLES) {
 }
 
 const shards = Number(process.env.REDIS_SHARDS ?? "0");
-if (!Number.isInteger(shards) || shards < 0 || shards === 2 || shards > 16) throw new Error(`REDIS_SHARDS must be 0 (one Redis) or 3..16 (a Redis Cluster), got "${process.env.REDIS_SHARDS}"`);
+if (!Number.isInteger(shards) || shards < 0 || shards === 2 || shards > 16) refuse(`REDIS_SHARDS must be 0 (one Redis) or 3..16 (a Redis Cluster), got "${process.env.REDIS_SHARDS}"`);
 
 const workDir = path.resolve(process.env.CLUSTER_DIR?.trim() || path.join(REPO_ROOT, ".cluster"));
 const adapterVar = process.env.REDIS_ADAPTER?.trim() || "classic";
-if (adapterVar !== "classic" && adapterVar !== "sharded") throw new Error(`REDIS_ADAPTER must be classic or sharded, got "${process.env.REDIS_ADAPTER}"`);
+if (adapterVar !== "classic" && adapterVar !== "sharded") refuse(`REDIS_ADAPTER must be classic or sharded, got "${process.env.REDIS_ADAPTER}"`);
 const adapter: "classic" | "sharded" = adapterVar;
 const redisKind = shards >= 3 ? `a ${shards}-shard Redis Cluster` : "Redis";
 console.log(`starting ${nodes} node(s), ${redisKind} (${adapter} adapter) and nginx; logs in ${path.join(workDir, "logs")}`);
@@ -40,7 +50,7 @@ const cluster = await startCluster({
   env,
   redisAdapter: adapter,
   redisShards: shards,
-  withPrometheus: process.env.CLUSTER_PROMETHEUS !== "0",
+  withPrometheus,
   basePort: basePort === 0 ? undefined : basePort,
   workDir,
   dataDir: path.join(workDir, "data"),
@@ -52,7 +62,7 @@ chat cluster up
   load balancer  ${cluster.url}        (web page, /socket.io/, /conversations)
 ${cluster.nodes.map((n) => `  ${n.nodeId.padEnd(13)}  ${n.url}  pid ${n.pid}`).join("\n")}
   redis          ${cluster.redis.url}
-${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : process.env.CLUSTER_PROMETHEUS === "0" ? "  prometheus     skipped (CLUSTER_PROMETHEUS=0)" : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
+${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : !withPrometheus ? "  prometheus     skipped (CLUSTER_PROMETHEUS=0)" : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
   a token        pnpm token alice
 Ctrl-C stops everything.`);
 
