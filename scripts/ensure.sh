@@ -8,10 +8,16 @@ cd "$(dirname "$0")/.."
 
 say() { printf '[ensure] %s\n' "$*" >&2; }
 
+PNPM_VERSION=10.34.8
+
 ensure_node() {
-  if ! command -v pnpm >/dev/null 2>&1; then
-    say "installing pnpm 10.34.8 from the npm registry"
-    npm install -g pnpm@10.34.8 >/dev/null
+  # A pnpm that cannot run, or is not pnpm 10 (the lockfile's), counts as none: corepack's shim
+  # (after `corepack enable`) answers to `pnpm` but may fail to fetch or verify pnpm offline.
+  # --force replaces its links.
+  if [[ "$(pnpm --version 2>/dev/null)" != 10.* ]]; then
+    say "installing pnpm $PNPM_VERSION from the npm registry"
+    npm install -g --force "pnpm@$PNPM_VERSION" >/dev/null
+    hash -r
   fi
   # The workspace's devDependency `node` brings Node 24 into node_modules/.bin, which pnpm puts first on PATH.
   if [[ ! -x node_modules/.bin/node ]] || [[ pnpm-lock.yaml -nt node_modules/.modules.yaml ]]; then
