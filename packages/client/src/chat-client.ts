@@ -191,12 +191,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const t = timeline;
     try {
       await this.exclusive(conversationId, async () => {
-        if (!t.anchored) {
-          const page = await this.rest.history(conversationId, { limit: this.opts.pageSize });
-          t.hasOlder = page.hasMore;
-          this.accept(conversationId, page.messages, "history");
-          t.anchor(page.messages.at(-1)?.seq ?? 0);
-        }
+        if (!t.anchored) await this.loadNewest(conversationId, t);
         if (!this.socket.connected) return;
         try {
           await this.joinRoom(conversationId);
@@ -208,10 +203,28 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         }
       });
     } catch (err) {
-      if (this.timelines.get(conversationId) === t && !t.anchored) this.timelines.delete(conversationId);
-      throw toChatError(err);
+      const e = toChatError(err);
+      // A refusal (FORBIDDEN, NOT_FOUND) ends the join. A transport failure (network down, node
+      // restarting, 503) keeps the conversation joined but unloaded: the next connection loads its
+      // newest page and joins its room, and calling join() again retries at once.
+      if (!e.retryable && this.timelines.get(conversationId) === t && !t.anchored) this.timelines.delete(conversationId);
+      throw e;
     }
     return { conversationId, messages: t.messages(), hasOlder: t.hasOlder };
+  }
+
+  /** True once the conversation's newest page is loaded (join() succeeded, or a later retry did). */
+  isLoaded(conversationId: string): boolean {
+    return this.timelines.get(conversationId)?.anchored ?? false;
+  }
+
+  /** Loads the newest page of an unanchored timeline and anchors its watermark there. */
+  private async loadNewest(conversationId: string, t: Timeline): Promise<void> {
+    const page = await this.rest.history(conversationId, { limit: this.opts.pageSize });
+    if (this.timelines.get(conversationId) !== t || t.anchored) return;
+    t.hasOlder = page.hasMore;
+    this.accept(conversationId, page.messages, "history");
+    t.anchor(page.messages.at(-1)?.seq ?? 0);
   }
 
   /** Leaves a conversation: its room, its typing, and what the client held of it. */
@@ -442,8 +455,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     socket.on("connect", () => {
       this.everConnected = true;
       this.setState("connected");
-      for (const conversationId of this.timelines.keys()) {
-        this.exclusive(conversationId, () => this.joinRoom(conversationId)).catch((err: unknown) => this.emit("error", toChatError(err)));
+      for (const [conversationId, t] of this.timelines) {
+        this.exclusive(conversationId, async () => {
+          // A join whose first page failed (opened while offline): load it now, before the room.
+          if (!t.anchored) await this.loadNewest(conversationId, t);
+          await this.joinRoom(conversationId);
+        }).catch((err: unknown) => this.emit("error", toChatError(err)));
       }
     });
     socket.on("disconnect", () => {

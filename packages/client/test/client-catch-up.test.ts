@@ -4,6 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { api, eventually, mintToken, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
+import type { ChatError } from "../src/index.ts";
 import { startProxy, type TcpProxy } from "./proxy.ts";
 import { closeClients, newClient, range, record, seqs, waitForState } from "./helpers.ts";
 
@@ -56,6 +57,27 @@ describe("client: reconnection and catch-up", () => {
     await bob.post(`/conversations/${conv.id}/messages`, { message: "after the cut" });
     await eventually(() => alice.messages(conv.id).at(-1)?.message === "after the cut", 5000, "live delivery after re-join");
     assert.equal(alice.messages(conv.id).length, 232);
+  });
+
+  it("keeps a conversation whose first history read failed, and loads and joins it on the next connection", async () => {
+    const alice = await newClient(proxy.url, "alice");
+    await waitForState(alice, "connected");
+    const conv = await alice.rest.createConversation({ members: ["bob"] });
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "before" });
+    proxy.block();
+    await waitForState(alice, "reconnecting");
+    await assert.rejects(alice.join(conv.id), (err: ChatError) => err.retryable);
+    assert.equal(alice.isLoaded(conv.id), false);
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "while down" });
+    proxy.unblock();
+    await waitForState(alice, "connected");
+    await eventually(() => alice.messages(conv.id).length === 2, 10_000, "the history, loaded on reconnection");
+    assert.equal(alice.isLoaded(conv.id), true);
+    // The room was joined too: live messages and the user's own sends arrive.
+    await bob.post(`/conversations/${conv.id}/messages`, { message: "live" });
+    await alice.send(conv.id, "reply");
+    await eventually(() => alice.messages(conv.id).length === 4, 5000, "live message and own reply");
+    assert.deepEqual(alice.messages(conv.id).map((m) => m.message), ["before", "while down", "live", "reply"]);
   });
 
   it("closes a hole in live traffic (a newMessage that never arrived) by fetching after the watermark", async () => {
