@@ -2,13 +2,15 @@
  * The page on a lone node, as in single-node development (the node serves services/web/dist at
  * `/`): history loads the newest page, older pages load on scroll without moving the reader or
  * doubling a message. A busy conversation keeps at most the SDK's 1000 messages on the page; paging
- * back holds what the reader asked for until they are at the newest messages again.
+ * back holds what the reader asked for until they are at the newest messages again. Then the
+ * page's resilience and layout: a conversation opened offline, a send failed while another
+ * conversation was open, a stale presence snapshot, long titles and ids, the message box's limit.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { api, eventually, mintToken, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
-import { buildWeb, distinctIds, launchChromium, messageTexts, shot, signIn } from "./helpers.ts";
+import { buildWeb, distinctIds, expectMessages, launchChromium, messageTexts, shot, signIn, waitForStatus } from "./helpers.ts";
 
 describe("browser: history on a lone node", () => {
   let node: NodeHandle;
@@ -25,6 +27,16 @@ describe("browser: history on a lone node", () => {
     await stopAll();
   });
 
+  /** A conversation created by bob, with optional messages from him. */
+  async function conversation(members: string[], title: string, ...messages: string[]): Promise<string> {
+    const bob = api(node.url, await mintToken("bob"));
+    const conv = await bob.post<{ id: string }>("/conversations", { members, title });
+    assert.equal(conv.status, 201);
+    for (const message of messages) assert.equal((await bob.post(`/conversations/${conv.body.id}/messages`, { message })).status, 201);
+    return conv.body.id;
+  }
+  const open = (page: Page, title: string) => page.getByTestId("conversation-item").filter({ hasText: title }).click();
+
   it("loads the newest page, then older pages on scroll up, in order and once", async () => {
     const bob = api(node.url, await mintToken("bob"));
     const conv = await bob.post<{ id: string }>("/conversations", { members: ["alice"], title: "Long thread" });
@@ -38,7 +50,8 @@ describe("browser: history on a lone node", () => {
     await page.getByTestId("conversation-item").filter({ hasText: "Long thread" }).click();
     await page.locator('[data-testid="message"][data-seq="130"]').waitFor();
     assert.deepEqual(await messageTexts(page), all.slice(80), "the newest 50");
-    assert.equal(await page.getByTestId("history-status").getAttribute("data-has-older"), "true");
+    // The line above the messages follows the join's answer, which may land just after the messages are drawn.
+    await page.locator('[data-testid="history-status"][data-has-older="true"]').waitFor({ timeout: 10_000 });
     await shot(page, "10-history-newest");
 
     const list = page.getByTestId("message-list");
@@ -91,6 +104,114 @@ describe("browser: history on a lone node", () => {
     shown = await seqsShown();
     assert.deepEqual([shown[0], shown.at(-1)], [12, 1011]);
     assert.equal(await page.getByTestId("history-status").getAttribute("data-has-older"), "true");
+    await context.close();
+  });
+
+  it("a conversation opened while offline loads when the network returns, and shows live messages and replies", async () => {
+    await conversation(["dave"], "Off first");
+    const id = await conversation(["dave"], "Off second", "y1");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "dave");
+    await open(page, "Off first");
+    await context.setOffline(true);
+    await waitForStatus(page, "offline");
+    await open(page, "Off second");
+    const status = page.getByTestId("history-status");
+    await page.locator('[data-testid="history-status"][data-failed="true"]').waitFor();
+    assert.doesNotMatch((await status.textContent()) ?? "", /Beginning/);
+    await context.setOffline(false);
+    await waitForStatus(page, "connected");
+    await expectMessages(page, ["y1"], "history after the network returned");
+    // The failed mark clears once the page has the loaded page (it may draw the message a moment before).
+    await page.locator('[data-testid="history-status"][data-failed="false"]').waitFor({ timeout: 10_000 });
+    const bob = api(node.url, await mintToken("bob"));
+    assert.equal((await bob.post(`/conversations/${id}/messages`, { message: "y2" })).status, 201);
+    await page.getByTestId("message-input").fill("reply");
+    await page.getByTestId("message-input").press("Enter");
+    await expectMessages(page, ["y1", "y2", "reply"], "live message and own reply");
+    await context.close();
+  });
+
+  it("shows a send that failed while another conversation was open as not sent, with Retry, on coming back", async () => {
+    await conversation(["erin"], "Fail here");
+    await conversation(["erin"], "Fail elsewhere");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "erin");
+    await open(page, "Fail here");
+    // Offline (the send goes by REST), and the REST post refused once the user looked elsewhere.
+    await context.setOffline(true);
+    await waitForStatus(page, "offline");
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let refused = () => {};
+    const wasRefused = new Promise<void>((resolve) => (refused = resolve));
+    await page.route(/\/conversations\/[^/]+\/messages$/, async (route) => {
+      if (route.request().method() !== "POST") return route.fallback();
+      await released;
+      await route.fulfill({ status: 403, contentType: "application/json", body: JSON.stringify({ error: { code: "FORBIDDEN", message: "refused by the test" } }) });
+      refused();
+    });
+    await page.getByTestId("message-input").fill("important");
+    await page.getByTestId("message-input").press("Enter");
+    await page.getByTestId("message-pending").waitFor();
+    await open(page, "Fail elsewhere");
+    release();
+    await wasRefused;
+    await open(page, "Fail here");
+    const failed = page.locator('[data-testid="message-pending"][data-failed="true"]');
+    await failed.waitFor();
+    assert.equal(await failed.getByTestId("message-text").textContent(), "important");
+    assert.equal(await failed.getByTestId("retry-send").count(), 1);
+    await context.close();
+  });
+
+  it("never lets a presence snapshot answered before an event undo it", async () => {
+    await conversation(["frank"], "Presence race");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "frank");
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(/\/presence$/, async (route) => {
+      const stale = await route.fetch(); // read now: bob is not in the room yet
+      await released;
+      await route.fulfill({ response: stale });
+    });
+    await open(page, "Presence race");
+    const bobOnline = page.locator('[data-testid="presence-user"][data-user-id="bob"][data-online="true"]');
+    const bobContext = await browser.newContext();
+    const bobPage = await bobContext.newPage();
+    await signIn(bobPage, node.url, "bob");
+    await open(bobPage, "Presence race");
+    await bobOnline.waitFor();
+    const answered = page.waitForResponse(/\/presence$/);
+    release();
+    await answered;
+    await page.waitForTimeout(200);
+    assert.equal(await bobOnline.count(), 1, "bob still online after the stale snapshot");
+    await bobContext.close();
+    await context.close();
+  });
+
+  it("keeps the send box on screen with a 200-character title, a 128-character member and 13 members; limits the box to 4000", async () => {
+    const longId = `m${"x".repeat(127)}`;
+    const members = ["gina", longId, ...Array.from({ length: 10 }, (_, i) => `member.${i}.abcdefgh`)];
+    await conversation(members, "T".repeat(200));
+    const context = await browser.newContext({ viewport: { width: 1000, height: 650 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "gina");
+    await page.getByTestId("conversation-item").first().click();
+    await page.getByTestId("presence-user").nth(12).waitFor();
+    const box = await page.getByTestId("send-button").boundingBox();
+    assert.ok(box && box.x + box.width <= 1000, `send button inside the window (right edge ${box ? box.x + box.width : "?"})`);
+    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 1000, "no sideways scrolling");
+    await shot(page, "12-long-title-many-members");
+    const input = page.getByTestId("message-input");
+    assert.equal(await input.getAttribute("maxlength"), "4000");
+    await input.fill("a".repeat(4001));
+    assert.equal((await input.inputValue()).length, 4000);
     await context.close();
   });
 });

@@ -4,7 +4,7 @@
  * that must survive reconnection (seq, dedupe, retries) lives in the SDK; this file only shows it.
  */
 import { ChatError, createChatClient, newClientMessageId, type ConnectionState } from "@chat/client";
-import type { Conversation } from "@chat/protocol";
+import type { Conversation, PresenceEvent } from "@chat/protocol";
 import { byTestId, el } from "./dom.ts";
 import { MessageList } from "./message-list.ts";
 import { PresenceView } from "./presence-view.ts";
@@ -13,6 +13,17 @@ import { TypingIndicator } from "./typing-indicator.ts";
 const LIST_REFRESH_MS = 5000;
 /** Bounds the older pages loaded at once to fill a tall window. */
 const MAX_FILL_PAGES = 5;
+/**
+ * The node's MAX_MESSAGE_LENGTH default (UTF-16 code units, as HTML's maxlength counts). The node
+ * does not publish its limit; a PAYLOAD_TOO_LARGE answer naming a lower one lowers it.
+ */
+const DEFAULT_MAX_MESSAGE_LENGTH = 4000;
+
+/** A send not stored yet; `failed` holds the reason once it finally failed. */
+interface PendingSend {
+  text: string;
+  failed?: string;
+}
 
 export interface ChatViewOptions {
   token: string;
@@ -44,6 +55,12 @@ export function startChatView(opts: ChatViewOptions): () => void {
   let conversations: Conversation[] = [];
   let openId: string | undefined;
   let loadingOlder = false;
+  /** False while the open conversation's newest page has not loaded: retried on reconnection and on opening it again. */
+  let openLoaded = false;
+  /** Per conversation, its sends not stored yet, in order: shown again when the user comes back to it. */
+  const pendingSends = new Map<string, Map<string, PendingSend>>();
+  /** Presence events received while a REST snapshot is in flight: applied again over it (they are newer). */
+  const presenceInFlight = new Set<PresenceEvent[]>();
   /** Per conversation, the highest seq the user has had on screen: the unread badge counts beyond it. */
   const seenSeq = new Map<string, number>();
   const cleanups: (() => void)[] = [];
@@ -92,20 +109,57 @@ export function startChatView(opts: ChatViewOptions): () => void {
     }
   }
 
+  /** The presence snapshot by REST; call it after the room is joined, so it includes this user's own join. */
   async function refreshPresence(id: string): Promise<void> {
     const conv = conversations.find((c) => c.id === id);
+    const during: PresenceEvent[] = [];
+    presenceInFlight.add(during);
     try {
       const { online } = await client.rest.presence(id);
       if (openId === id) presence.reset(conv?.members ?? online, online);
     } catch {
       if (openId === id) presence.reset(conv?.members ?? [], []);
+    } finally {
+      presenceInFlight.delete(during);
+    }
+    // The answer may have been read before these events happened: never let it undo them.
+    if (openId === id) for (const e of during) if (e.conversationId === id) presence.set(e.userId, e.online);
+  }
+
+  /** Joins the open conversation (its newest page, its room); on failure says so instead of "Beginning of the conversation". */
+  async function loadOpen(id: string): Promise<void> {
+    try {
+      const joined = await client.join(id);
+      if (openId !== id) return;
+      openLoaded = true;
+      messageList.setHistory(joined.hasOlder, false);
+      void refreshPresence(id);
+      await fillViewport(id);
+      ui.input.focus();
+    } catch (err) {
+      if (openId !== id) return;
+      report(err);
+      if (!client.isLoaded(id)) messageList.setHistoryFailed();
+    }
+  }
+
+  /** Shows the conversation's sends still in flight, and those that failed with their Retry. */
+  function renderPending(id: string): void {
+    for (const [clientMessageId, p] of pendingSends.get(id) ?? []) {
+      messageList.addPending(clientMessageId, p.text);
+      if (p.failed !== undefined) messageList.markFailed(clientMessageId, p.failed, () => send(id, p.text, clientMessageId));
     }
   }
 
   async function openConversation(id: string): Promise<void> {
-    if (id === openId) return;
+    if (id === openId) {
+      // Opening it again retries a load that failed (offline, node restarting).
+      if (!openLoaded) await loadOpen(id);
+      return;
+    }
     const previous = openId;
     openId = id;
+    openLoaded = false;
     location.hash = `#/c/${encodeURIComponent(id)}`;
     if (previous) void client.leave(previous);
     typing.clear();
@@ -116,16 +170,8 @@ export function startChatView(opts: ChatViewOptions): () => void {
     ui.title.textContent = conv ? titleOf(conv) : id;
     ui.input.value = "";
     renderList();
-    try {
-      const joined = await client.join(id);
-      if (openId !== id) return;
-      messageList.setHistory(joined.hasOlder, false);
-      void refreshPresence(id);
-      await fillViewport(id);
-      ui.input.focus();
-    } catch (err) {
-      if (openId === id) report(err);
-    }
+    renderPending(id);
+    await loadOpen(id);
   }
 
   async function loadOlder(id: string): Promise<void> {
@@ -148,20 +194,54 @@ export function startChatView(opts: ChatViewOptions): () => void {
   }
 
   function send(id: string, text: string, clientMessageId: string): void {
+    const entry: PendingSend = { text };
+    let sends = pendingSends.get(id);
+    if (!sends) pendingSends.set(id, (sends = new Map()));
+    sends.set(clientMessageId, entry);
     client.send(id, text, { clientMessageId }).then(
-      // Normally gone already, replaced by the stored message; not when that message is older than what the client holds.
-      () => messageList.removePending(clientMessageId),
+      () => {
+        pendingSends.get(id)?.delete(clientMessageId);
+        // Normally gone already, replaced by the stored message; not when that message is older than what the client holds.
+        messageList.removePending(clientMessageId);
+      },
       (err: unknown) => {
         const reason = err instanceof ChatError ? err.code : "error";
-        messageList.markFailed(clientMessageId, reason, () => send(id, text, clientMessageId));
+        if (err instanceof ChatError && err.code === "PAYLOAD_TOO_LARGE") learnMaxLength(err.message);
+        entry.failed = reason;
+        if (openId === id) {
+          messageList.markFailed(clientMessageId, reason, () => send(id, text, clientMessageId));
+        } else {
+          const conv = conversations.find((c) => c.id === id);
+          opts.showError(`A message to "${conv ? titleOf(conv) : id}" was not sent (${reason}): open it to retry.`);
+        }
       },
     );
   }
 
+  /** A node configured below the default says its limit in the refusal ("at most N characters"). */
+  function learnMaxLength(message: string): void {
+    const n = Number(/at most (\d+)/.exec(message)?.[1]);
+    if (Number.isInteger(n) && n >= 1 && n < ui.input.maxLength) ui.input.maxLength = n;
+  }
+
   client.on("state", (state) => {
     showState(state);
-    if (state !== "connected") typing.clear();
-    else if (openId) void refreshPresence(openId);
+    if (state !== "connected") {
+      typing.clear();
+      return;
+    }
+    const id = openId;
+    if (!id) return;
+    if (!openLoaded) {
+      void loadOpen(id);
+      return;
+    }
+    // join() resolves once the room is joined on this connection (the SDK's re-join): the presence
+    // snapshot is read after it, so it includes this user's own re-join.
+    void client.join(id).then(
+      () => refreshPresence(id),
+      () => refreshPresence(id),
+    );
   });
   client.on("messages", ({ conversationId, messages, source }) => {
     const last = messages.at(-1);
@@ -181,6 +261,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
     if (e.conversationId === openId && e.userId !== me) typing.set(e.userId, e.isTyping);
   });
   client.on("presence", (e) => {
+    for (const during of presenceInFlight) during.push(e);
     if (e.conversationId === openId) presence.set(e.userId, e.online);
   });
   client.on("error", (err) => {
@@ -232,6 +313,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
   }, LIST_REFRESH_MS);
 
   showState(client.state);
+  if (ui.input.maxLength <= 0) ui.input.maxLength = DEFAULT_MAX_MESSAGE_LENGTH;
   ui.view.hidden = false;
   const fromHash = /^#\/c\/(.+)$/.exec(location.hash)?.[1];
   void refreshList().then(() => {

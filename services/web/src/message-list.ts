@@ -21,9 +21,10 @@ export class MessageList {
     this.me = me;
   }
 
+  /** Empties the list; the history line says "Loading…" until setHistory() or setHistoryFailed(). */
   clear(): void {
     for (const child of [...this.root.children]) if (child !== this.historyStatus) child.remove();
-    this.setHistory(false, false);
+    this.setHistory(false, true);
   }
 
   /** Inserts messages not shown yet, each at its `seq`, and removes the pending twin of each. */
@@ -90,7 +91,16 @@ export class MessageList {
   setHistory(hasOlder: boolean, loading: boolean): void {
     this.historyStatus.dataset.hasOlder = String(hasOlder);
     this.historyStatus.dataset.loading = String(loading);
-    this.historyStatus.textContent = loading ? "Loading older messages…" : hasOlder ? "Scroll up for older messages" : "Beginning of the conversation";
+    this.historyStatus.dataset.failed = "false";
+    this.historyStatus.textContent = loading ? (hasOlder ? "Loading older messages…" : "Loading messages…") : hasOlder ? "Scroll up for older messages" : "Beginning of the conversation";
+  }
+
+  /** The newest page could not be loaded: say so (never "Beginning of the conversation"). */
+  setHistoryFailed(): void {
+    this.historyStatus.dataset.hasOlder = "false";
+    this.historyStatus.dataset.loading = "false";
+    this.historyStatus.dataset.failed = "true";
+    this.historyStatus.textContent = "Couldn't load this conversation: retrying when the connection is back (or open it again)";
   }
 
   isNearTop(): boolean {
