@@ -78,7 +78,8 @@ export interface ChatClientOptions {
   /**
    * Messages held per joined conversation. Beyond it the oldest are dropped (`trimmed` event) and
    * stay reachable by `loadOlder`. Once the reader loads an older page, that conversation holds
-   * everything until `trim()`. Default 1000; `Infinity` holds everything until `leave()`.
+   * everything until `trim()`. Default 1000; `Infinity` holds everything until `leave()`. At least
+   * `pageSize` (the constructor refuses less, as it refuses less than 1).
    */
   maxMessages?: number;
 }
@@ -141,6 +142,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       maxMessages: options.maxMessages ?? 1000,
     };
     if (!(this.opts.maxMessages >= 1)) throw new RangeError(`maxMessages must be at least 1, got ${options.maxMessages}`);
+    // A timeline must hold a whole newest page, or it would announce messages and trim them at once.
+    if (!(this.opts.maxMessages >= this.opts.pageSize)) {
+      throw new RangeError(`maxMessages must be at least pageSize (${this.opts.pageSize}), got ${options.maxMessages}`);
+    }
     this.rest = createRestApi({ baseUrl: options.url, getToken: () => this.token, fetch: options.fetch });
     this.typingThrottle = new TypingThrottle(
       {
@@ -185,7 +190,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   async join(conversationId: string): Promise<JoinResult> {
     let timeline = this.timelines.get(conversationId);
     if (!timeline) {
-      timeline = new Timeline(conversationId, Math.max(this.opts.maxMessages, this.opts.pageSize));
+      timeline = new Timeline(conversationId, this.opts.maxMessages);
       this.timelines.set(conversationId, timeline);
     }
     const t = timeline;

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { api, eventually, mintToken, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
-import type { ChatError } from "../src/index.ts";
+import { createChatClient, type ChatError } from "../src/index.ts";
 import { startProxy, type TcpProxy } from "./proxy.ts";
 import { closeClients, newClient, range, record, seqs, waitForState } from "./helpers.ts";
 
@@ -164,5 +164,12 @@ describe("client: reconnection and catch-up", () => {
     assert.deepEqual(seqs(alice.messages(conv.id)), range(9, 13));
     assert.deepEqual(trimmed, [...range(1, 7), ...range(1, 8)]);
     assert.equal(alice.hasOlder(conv.id), true);
+  });
+
+  it("refuses maxMessages below pageSize, as it refuses less than 1", async () => {
+    const token = await mintToken("alice");
+    assert.throws(() => createChatClient({ url: node.url, token, maxMessages: 5 }), /maxMessages must be at least pageSize \(50\)/);
+    assert.throws(() => createChatClient({ url: node.url, token, maxMessages: 9, pageSize: 10 }), RangeError);
+    assert.throws(() => createChatClient({ url: node.url, token, maxMessages: 0, pageSize: 0 }), /at least 1/);
   });
 });
