@@ -4,10 +4,13 @@
  * doubling a message. A busy conversation keeps at most the SDK's 1000 messages on the page; paging
  * back holds what the reader asked for until they are at the newest messages again. Then the
  * page's resilience and layout: a conversation opened offline, a send failed while another
- * conversation was open, a stale presence snapshot, long titles and ids, the message box's limit.
+ * conversation was open, a stale presence snapshot, long titles and ids, the message box's limit;
+ * the URL (Back/Forward, malformed and foreign links, sign-out), tokens that are not JWTs or have
+ * expired, user ids holding bidi controls, and messages sent as typed.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import type { Browser, Page } from "playwright-core";
 import { api, eventually, mintToken, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
 import { buildWeb, distinctIds, expectMessages, launchChromium, messageTexts, shot, signIn, waitForStatus } from "./helpers.ts";
@@ -212,6 +215,154 @@ describe("browser: history on a lone node", () => {
     assert.equal(await input.getAttribute("maxlength"), "4000");
     await input.fill("a".repeat(4001));
     assert.equal((await input.inputValue()).length, 4000);
+    await context.close();
+  });
+
+  const activeItem = (page: Page, id: string) => page.locator(`[data-testid="conversation-item"][data-conversation-id="${id}"][data-active="true"]`);
+  const hashIs = (page: Page, hash: string) => page.waitForFunction((h) => location.hash === h, hash);
+
+  it("follows Back, Forward and an edited hash; ignores a malformed link", async () => {
+    const first = await conversation(["kate"], "Hash first", "h1");
+    const second = await conversation(["kate"], "Hash second", "h2");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await signIn(page, node.url, "kate");
+    await open(page, "Hash first");
+    await activeItem(page, first).waitFor();
+    await expectMessages(page, ["h1"], "the first conversation");
+    await open(page, "Hash second");
+    await activeItem(page, second).waitFor();
+    await expectMessages(page, ["h2"], "the second conversation");
+
+    await page.goBack();
+    await activeItem(page, first).waitFor();
+    await page.getByTestId("conversation-title").filter({ hasText: "Hash first" }).waitFor();
+    await expectMessages(page, ["h1"], "after Back");
+    await page.goForward();
+    await activeItem(page, second).waitFor();
+    await expectMessages(page, ["h2"], "after Forward");
+
+    await page.evaluate((id) => (location.hash = `#/c/${encodeURIComponent(id)}`), first);
+    await activeItem(page, first).waitFor();
+    await expectMessages(page, ["h1"], "after editing the hash");
+
+    await page.evaluate(() => (location.hash = "#/c/%E0%A4%A"));
+    await hashIs(page, `#/c/${encodeURIComponent(first)}`);
+    await activeItem(page, first).waitFor();
+    assert.deepEqual(errors, [], "no error thrown in the page");
+    await context.close();
+  });
+
+  it("signing out takes the conversation out of the URL: the next user of the tab does not land on it", async () => {
+    await conversation(["liam"], "Liam only");
+    await conversation(["mia"], "Mia own");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "liam");
+    await open(page, "Liam only");
+    await page.waitForFunction(() => location.hash.startsWith("#/c/"));
+    await page.getByTestId("sign-out").click();
+    await page.getByTestId("login-view").waitFor();
+    await hashIs(page, "");
+    await page.getByTestId("login-user").fill("mia");
+    await page.getByTestId("login-submit").click();
+    await page.getByTestId("conversation-item").filter({ hasText: "Mia own" }).waitFor();
+    await waitForStatus(page, "connected");
+    await page.getByTestId("no-conversation").waitFor();
+    assert.equal(await page.getByTestId("conversation-view").isHidden(), true, "no conversation opened");
+    assert.equal(await page.getByTestId("error-banner").isHidden(), true, "no FORBIDDEN");
+    await context.close();
+  });
+
+  it("a link to a conversation the user is not in, or to none, shows an error without a composer and leaves the URL", async () => {
+    const foreign = await conversation(["nora"], "Not for oscar");
+    await conversation(["oscar"], "Oscar own", "o1");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, `${node.url}/#/c/${foreign}`, "oscar");
+    await page.locator('[data-testid="conversation-error"][data-code="FORBIDDEN"]').waitFor();
+    await page.getByTestId("send-form").waitFor({ state: "hidden" });
+    await hashIs(page, "");
+    await shot(page, "13-foreign-link");
+
+    await page.evaluate((id) => (location.hash = `#/c/${id}`), randomUUID());
+    await page.locator('[data-testid="conversation-error"][data-code="NOT_FOUND"]').waitFor();
+    await page.getByTestId("send-form").waitFor({ state: "hidden" });
+    await hashIs(page, "");
+
+    await open(page, "Oscar own");
+    await expectMessages(page, ["o1"], "an own conversation after the refused one");
+    await page.getByTestId("send-form").waitFor();
+    await page.getByTestId("conversation-error").waitFor({ state: "hidden" });
+    await context.close();
+  });
+
+  it("drops a token that is not a JWT; an expired token, at start or while the page is open, says the session expired", async () => {
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await page.goto(node.url);
+    const store = (token: string) => page.evaluate((t) => sessionStorage.setItem("chat.token", t), token);
+    const stored = () => page.evaluate(() => sessionStorage.getItem("chat.token"));
+    const banner = (text: string, timeout = 10_000) => page.getByTestId("error-banner").filter({ hasText: text }).waitFor({ timeout });
+    const expiredText = "Your session expired: sign in again";
+
+    await store("not-a-jwt");
+    await page.reload();
+    await banner("That token is not a JWT.");
+    await page.getByTestId("login-view").waitFor();
+    assert.equal(await stored(), null, "the bad token is not kept");
+
+    await store(await mintToken("pat", { expiresInSec: -60 }));
+    await page.reload();
+    await banner(expiredText);
+    await page.getByTestId("login-view").waitFor();
+    assert.equal(await stored(), null, "the expired token is not kept");
+
+    await store(await mintToken("pat", { expiresInSec: 4 }));
+    await page.reload();
+    await page.getByTestId("current-user").filter({ hasText: "pat" }).waitFor();
+    await banner(expiredText, 15_000);
+    await page.getByTestId("login-view").waitFor();
+    assert.equal(await stored(), null, "the token that expired is not kept");
+    await context.close();
+  });
+
+  it("keeps a user id's bidi controls inside its name, and sends a message as typed", async () => {
+    const rtl = "\u202Eevil";
+    await conversation(["quinn", rtl], "Bidi room");
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, node.url, "quinn");
+    await open(page, "Bidi room");
+    const rtlContext = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const rtlPage = await rtlContext.newPage();
+    await signIn(rtlPage, node.url, rtl);
+    await open(rtlPage, "Bidi room");
+    await page.locator(`[data-testid="presence-user"][data-user-id="${rtl}"][data-online="true"]`).waitFor();
+
+    await rtlPage.getByTestId("message-input").pressSequentially("hi", { delay: 30 });
+    await page.locator(`[data-testid="typing-indicator"][data-active="true"][data-users="${rtl}"]`).waitFor();
+    assert.equal(await page.getByTestId("typing-text").textContent(), `${rtl} is typing`);
+    assert.equal(await page.locator('[data-testid="typing-text"] bdi').textContent(), rtl, "the name is isolated from the words");
+
+    // Leading spaces and indentation survive; only a blank message is refused.
+    const typed = "  indented\n    code  ";
+    await rtlPage.getByTestId("message-input").fill(typed);
+    await rtlPage.getByTestId("message-input").press("Enter");
+    await expectMessages(page, [typed], "the message as typed");
+    await page.getByTestId("message-input").fill("   \n  ");
+    await page.getByTestId("message-input").press("Enter");
+    assert.equal(await page.getByTestId("message-pending").count(), 0, "a blank message is not sent");
+
+    const bidiOf = (locator: ReturnType<Page["locator"]>) => locator.evaluate((e) => getComputedStyle(e).unicodeBidi);
+    assert.equal(await bidiOf(page.locator(`[data-testid="message"][data-sender="${rtl}"] [data-testid="message-sender"]`)), "isolate");
+    assert.equal(await bidiOf(page.locator(`[data-testid="presence-user"][data-user-id="${rtl}"] bdi`)), "isolate");
+    assert.equal(await bidiOf(rtlPage.locator('[data-testid="current-user"] bdi')), "isolate");
+    assert.equal(await bidiOf(rtlPage.locator('[data-testid="conversation-item"] .conversation-name bdi')), "isolate");
+    await shot(page, "14-bidi-name");
+    await rtlContext.close();
     await context.close();
   });
 });

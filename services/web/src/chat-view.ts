@@ -28,7 +28,8 @@ interface PendingSend {
 export interface ChatViewOptions {
   token: string;
   userId: string;
-  onSignOut(): void;
+  /** The node refused the token (REST 401, or the socket's UNAUTHORIZED). */
+  onUnauthorized(err: ChatError): void;
   showError(message: string): void;
 }
 
@@ -47,9 +48,11 @@ export function startChatView(opts: ChatViewOptions): () => void {
     messages: byTestId("message-list"),
     input: byTestId<HTMLTextAreaElement>("message-input"),
     sendForm: byTestId<HTMLFormElement>("send-form"),
+    typingRoot: byTestId("typing-indicator"),
+    refusedNote: byTestId("conversation-error"),
   };
   const messageList = new MessageList(ui.messages, byTestId("history-status"), me);
-  const typing = new TypingIndicator(byTestId("typing-indicator"), byTestId("typing-text"));
+  const typing = new TypingIndicator(ui.typingRoot, byTestId("typing-text"));
   const presence = new PresenceView(byTestId("presence"));
 
   let conversations: Conversation[] = [];
@@ -64,11 +67,15 @@ export function startChatView(opts: ChatViewOptions): () => void {
   /** Per conversation, the highest seq the user has had on screen: the unread badge counts beyond it. */
   const seenSeq = new Map<string, number>();
   const cleanups: (() => void)[] = [];
-  const listen = <K extends keyof HTMLElementEventMap>(target: HTMLElement | Window | Document, type: K, fn: (e: HTMLElementEventMap[K]) => void) => {
+  let stopped = false;
+  const listen = <K extends keyof WindowEventMap>(target: HTMLElement | Window | Document, type: K, fn: (e: WindowEventMap[K]) => void) => {
     target.addEventListener(type, fn as EventListener);
     cleanups.push(() => target.removeEventListener(type, fn as EventListener));
   };
-  const report = (err: unknown) => opts.showError(err instanceof ChatError ? `${err.code}: ${err.message}` : String(err));
+  const report = (err: unknown) => {
+    if (err instanceof ChatError && err.code === "UNAUTHORIZED") opts.onUnauthorized(err);
+    else opts.showError(err instanceof ChatError ? `${err.code}: ${err.message}` : String(err));
+  };
 
   function showState(state: ConnectionState): void {
     ui.status.dataset.state = state;
@@ -80,6 +87,19 @@ export function startChatView(opts: ChatViewOptions): () => void {
     return c.title || c.members.filter((m) => m !== me).join(", ") || "Just me";
   }
 
+  /** The title as nodes: each user-chosen part in its own <bdi>, so bidi controls in it stay inside. */
+  function titleNodes(c: Conversation): (Node | string)[] {
+    if (c.title) return [el("bdi", {}, c.title)];
+    const others = c.members.filter((m) => m !== me);
+    return others.length === 0 ? ["Just me"] : others.flatMap((m, i) => (i === 0 ? [el("bdi", {}, m)] : [", ", el("bdi", {}, m)]));
+  }
+
+  /** Plain text naming a user-chosen string inside a sentence: isolated by FSI … PDI. */
+  const isolate = (text: string) => `\u2068${text}\u2069`;
+
+  const hashOf = (id: string) => `#/c/${encodeURIComponent(id)}`;
+  const clearHash = () => history.replaceState(null, "", location.pathname + location.search);
+
   function renderList(): void {
     ui.list.replaceChildren(
       ...conversations.map((c) => {
@@ -88,7 +108,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
         const item = el(
           "li",
           { "data-testid": "conversation-item", "data-conversation-id": c.id, "data-active": String(c.id === openId), tabindex: "0" },
-          el("span", { class: "conversation-name" }, titleOf(c)),
+          el("span", { class: "conversation-name" }, ...titleNodes(c)),
           unread > 0 ? el("span", { class: "badge", "data-testid": "unread-badge" }, String(unread)) : "",
         );
         item.addEventListener("click", () => void openConversation(c.id));
@@ -105,7 +125,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
       conversations = await client.rest.listConversations();
       renderList();
     } catch (err) {
-      if (err instanceof ChatError && err.code === "UNAUTHORIZED") opts.onSignOut();
+      if (err instanceof ChatError && err.code === "UNAUTHORIZED") opts.onUnauthorized(err);
     }
   }
 
@@ -138,9 +158,71 @@ export function startChatView(opts: ChatViewOptions): () => void {
       ui.input.focus();
     } catch (err) {
       if (openId !== id) return;
+      if (err instanceof ChatError && !err.retryable && err.code !== "UNAUTHORIZED") {
+        showRefused(id, err);
+        return;
+      }
       report(err);
       if (!client.isLoaded(id)) messageList.setHistoryFailed();
     }
+  }
+
+  /** A conversation this user may not open (not a member, unknown): an error in its place, no composer, and out of the URL. */
+  function showRefused(id: string, err: ChatError): void {
+    openId = undefined;
+    openLoaded = false;
+    typing.clear();
+    messageList.clear();
+    presence.reset([], []);
+    ui.messages.hidden = true;
+    ui.typingRoot.hidden = true;
+    ui.sendForm.hidden = true;
+    ui.refusedNote.dataset.code = err.code;
+    ui.refusedNote.textContent =
+      err.code === "FORBIDDEN"
+        ? "You are not a member of this conversation."
+        : err.code === "NOT_FOUND"
+          ? "There is no such conversation."
+          : `This conversation cannot be opened (${err.code}).`;
+    ui.refusedNote.hidden = false;
+    if (location.hash === hashOf(id)) clearHash();
+    renderList();
+  }
+
+  /** Back to "Pick a conversation" (the URL names none). */
+  function closeConversation(): void {
+    const previous = openId;
+    openId = undefined;
+    openLoaded = false;
+    if (previous) void client.leave(previous);
+    typing.clear();
+    messageList.clear();
+    ui.conversation.hidden = true;
+    ui.empty.hidden = false;
+    renderList();
+  }
+
+  /**
+   * Opens what the URL names: at start, and on Back/Forward or an edited hash. The page's own hash
+   * writes name the open conversation already, so they change nothing. A malformed link is ignored.
+   */
+  function followHash(): void {
+    if (stopped) return;
+    const raw = /^#\/c\/(.+)$/.exec(location.hash)?.[1];
+    if (raw === undefined) {
+      if (openId !== undefined || !ui.conversation.hidden) closeConversation();
+      return;
+    }
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      // Not a link this page wrote (a malformed percent-escape): stay where we are.
+      if (openId !== undefined) history.replaceState(null, "", hashOf(openId));
+      else clearHash();
+      return;
+    }
+    if (id !== openId) void openConversation(id);
   }
 
   /** Shows the conversation's sends still in flight, and those that failed with their Retry. */
@@ -160,14 +242,18 @@ export function startChatView(opts: ChatViewOptions): () => void {
     const previous = openId;
     openId = id;
     openLoaded = false;
-    location.hash = `#/c/${encodeURIComponent(id)}`;
+    if (location.hash !== hashOf(id)) location.hash = hashOf(id);
     if (previous) void client.leave(previous);
     typing.clear();
     messageList.clear();
     ui.empty.hidden = true;
+    ui.refusedNote.hidden = true;
+    ui.messages.hidden = false;
+    ui.typingRoot.hidden = false;
+    ui.sendForm.hidden = false;
     ui.conversation.hidden = false;
     const conv = conversations.find((c) => c.id === id);
-    ui.title.textContent = conv ? titleOf(conv) : id;
+    ui.title.replaceChildren(...(conv ? titleNodes(conv) : [el("bdi", {}, id)]));
     ui.input.value = "";
     renderList();
     renderPending(id);
@@ -212,7 +298,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
           messageList.markFailed(clientMessageId, reason, () => send(id, text, clientMessageId));
         } else {
           const conv = conversations.find((c) => c.id === id);
-          opts.showError(`A message to "${conv ? titleOf(conv) : id}" was not sent (${reason}): open it to retry.`);
+          opts.showError(`A message to "${isolate(conv ? titleOf(conv) : id)}" was not sent (${reason}): open it to retry.`);
         }
       },
     );
@@ -264,10 +350,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
     for (const during of presenceInFlight) during.push(e);
     if (e.conversationId === openId) presence.set(e.userId, e.online);
   });
-  client.on("error", (err) => {
-    report(err);
-    if (err.code === "UNAUTHORIZED") opts.onSignOut();
-  });
+  client.on("error", report);
 
   listen(ui.messages, "scroll", () => {
     if (openId && messageList.isNearTop()) void loadOlder(openId);
@@ -283,8 +366,9 @@ export function startChatView(opts: ChatViewOptions): () => void {
   });
   listen(ui.sendForm, "submit", (e) => {
     e.preventDefault();
-    const text = ui.input.value.trim();
-    if (!openId || text === "") return;
+    // Sent as typed (indentation of pasted code kept); only a blank message is refused.
+    const text = ui.input.value;
+    if (!openId || text.trim() === "") return;
     ui.input.value = "";
     const clientMessageId = newClientMessageId();
     messageList.addPending(clientMessageId, text);
@@ -308,6 +392,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
       .catch(report);
   });
   listen(window, "focus", () => void refreshList());
+  listen(window, "hashchange", followHash);
   const timer = setInterval(() => {
     if (document.visibilityState === "visible") void refreshList();
   }, LIST_REFRESH_MS);
@@ -315,17 +400,19 @@ export function startChatView(opts: ChatViewOptions): () => void {
   showState(client.state);
   if (ui.input.maxLength <= 0) ui.input.maxLength = DEFAULT_MAX_MESSAGE_LENGTH;
   ui.view.hidden = false;
-  const fromHash = /^#\/c\/(.+)$/.exec(location.hash)?.[1];
-  void refreshList().then(() => {
-    if (fromHash) void openConversation(decodeURIComponent(fromHash));
-  });
+  void refreshList().then(followHash);
 
   return () => {
+    stopped = true;
     clearInterval(timer);
     for (const c of cleanups) c();
     client.close();
     ui.view.hidden = true;
     ui.conversation.hidden = true;
+    ui.refusedNote.hidden = true;
+    ui.messages.hidden = false;
+    ui.typingRoot.hidden = false;
+    ui.sendForm.hidden = false;
     ui.empty.hidden = false;
     ui.list.replaceChildren();
     messageList.clear();

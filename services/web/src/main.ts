@@ -3,10 +3,13 @@
  * The token is kept in sessionStorage, so a reload stays signed in and each tab may be someone else.
  */
 import { ChatError, fetchDevToken, subjectOf } from "@chat/client";
-import { byTestId } from "./dom.ts";
+import { byTestId, el } from "./dom.ts";
 import { startChatView } from "./chat-view.ts";
 
 const TOKEN_KEY = "chat.token";
+const EXPIRED = "Your session expired: sign in again";
+/** setTimeout's longest delay; a later expiry is left to the node's refusal. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const ui = {
   login: byTestId("login-view"),
@@ -18,7 +21,24 @@ const ui = {
 };
 
 let stopChat: (() => void) | undefined;
+let token: string | undefined;
 let bannerTimer: ReturnType<typeof setTimeout> | undefined;
+let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** When the token expires (ms since the epoch), from its `exp` claim; undefined without one. */
+function expiryOf(jwt: string): number | undefined {
+  const part = jwt.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isExpired = (jwt: string | undefined) => jwt !== undefined && (expiryOf(jwt) ?? Infinity) <= Date.now();
 
 function showError(message: string): void {
   ui.banner.textContent = message;
@@ -30,24 +50,45 @@ function showError(message: string): void {
 function signOut(): void {
   stopChat?.();
   stopChat = undefined;
+  token = undefined;
+  clearTimeout(expiryTimer);
   sessionStorage.removeItem(TOKEN_KEY);
+  // The next user of this tab must not land on this user's conversation.
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
   ui.me.hidden = true;
   ui.signOut.hidden = true;
   ui.login.hidden = false;
 }
 
-function signIn(token: string): void {
-  const userId = subjectOf(token);
-  if (!userId) {
-    showError("That token is not a JWT.");
+/** The node refused the token (a REST 401 or the socket's UNAUTHORIZED): an expired one says so. */
+function refused(err: ChatError): void {
+  if (!stopChat) return;
+  showError(isExpired(token) ? EXPIRED : `${err.code}: ${err.message}`);
+  signOut();
+}
+
+function signIn(jwt: string): void {
+  const userId = subjectOf(jwt);
+  if (!userId || isExpired(jwt)) {
+    // Never kept: a reload would only repeat the error.
+    sessionStorage.removeItem(TOKEN_KEY);
+    showError(userId ? EXPIRED : "That token is not a JWT.");
     return;
   }
-  sessionStorage.setItem(TOKEN_KEY, token);
+  token = jwt;
+  sessionStorage.setItem(TOKEN_KEY, jwt);
   ui.login.hidden = true;
-  ui.me.textContent = userId;
+  ui.me.replaceChildren(el("bdi", {}, userId));
   ui.me.hidden = false;
   ui.signOut.hidden = false;
-  stopChat = startChatView({ token, userId, onSignOut: signOut, showError });
+  stopChat = startChatView({ token: jwt, userId, onUnauthorized: refused, showError });
+  const left = (expiryOf(jwt) ?? Infinity) - Date.now();
+  if (left < MAX_TIMER_MS) {
+    expiryTimer = setTimeout(() => {
+      showError(EXPIRED);
+      signOut();
+    }, left);
+  }
 }
 
 ui.loginForm.addEventListener("submit", (e) => {

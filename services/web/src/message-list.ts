@@ -58,7 +58,7 @@ export class MessageList {
     const node = el(
       "article",
       { class: "message pending", "data-testid": "message-pending", "data-client-message-id": clientMessageId, "data-own": "true" },
-      el("div", { class: "meta" }, el("span", { class: "sender" }, this.me), el("span", { "data-testid": "pending-status" }, "sending…")),
+      el("div", { class: "meta" }, el("bdi", { class: "sender" }, this.me), el("span", { "data-testid": "pending-status" }, "sending…")),
       el("p", { "data-testid": "message-text" }, text),
     );
     this.root.append(node);
@@ -136,7 +136,7 @@ export class MessageList {
         "data-own": String(m.senderId === this.me),
         "data-client-message-id": m.clientMessageId,
       },
-      el("div", { class: "meta" }, el("span", { class: "sender", "data-testid": "message-sender" }, m.senderId), el("time", { datetime: m.timestamp }, timeOf(m.timestamp))),
+      el("div", { class: "meta" }, el("bdi", { class: "sender", "data-testid": "message-sender" }, m.senderId), el("time", { datetime: m.timestamp }, timeOf(m.timestamp))),
       el("p", { "data-testid": "message-text" }, m.message),
     );
   }

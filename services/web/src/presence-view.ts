@@ -28,7 +28,7 @@ export class PresenceView {
   private render(): void {
     this.root.replaceChildren(
       ...this.members.map((u) =>
-        el("li", { "data-testid": "presence-user", "data-user-id": u, "data-online": String(this.online.has(u)), title: this.online.has(u) ? "online" : "offline" }, u),
+        el("li", { "data-testid": "presence-user", "data-user-id": u, "data-online": String(this.online.has(u)), title: this.online.has(u) ? "online" : "offline" }, el("bdi", {}, u)),
       ),
     );
   }

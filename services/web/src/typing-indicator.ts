@@ -1,4 +1,11 @@
-/** "bob is typing" with animated dots, for the users the server says are typing. */
+/**
+ * "bob is typing" with animated dots, for the users the server says are typing. Each name is its
+ * own <bdi>, so a user id holding bidi controls cannot reverse the words around it.
+ */
+import { el } from "./dom.ts";
+
+const name = (userId: string) => el("bdi", {}, userId);
+
 export class TypingIndicator {
   private readonly root: HTMLElement;
   private readonly text: HTMLElement;
@@ -24,9 +31,11 @@ export class TypingIndicator {
     const names = [...this.typing].sort();
     this.root.dataset.active = String(names.length > 0);
     this.root.dataset.users = names.join(",");
-    if (names.length === 0) this.text.textContent = "";
-    else if (names.length === 1) this.text.textContent = `${names[0]} is typing`;
-    else if (names.length <= 3) this.text.textContent = `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing`;
-    else this.text.textContent = "Several people are typing";
+    if (names.length === 0) this.text.replaceChildren();
+    else if (names.length === 1) this.text.replaceChildren(name(names[0] ?? ""), " is typing");
+    else if (names.length <= 3) {
+      const first = names.slice(0, -1).flatMap((u, i) => (i === 0 ? [name(u)] : [", ", name(u)]));
+      this.text.replaceChildren(...first, " and ", name(names.at(-1) ?? ""), " are typing");
+    } else this.text.replaceChildren("Several people are typing");
   }
 }
