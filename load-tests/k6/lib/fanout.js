@@ -30,6 +30,21 @@ export const duplicates = new Counter("duplicate_deliveries");
 /** Joined sockets the server or the network dropped before the end of the run. */
 export const disconnects = new Counter("sio_disconnects");
 
+/** What the fan-out scenarios (chat-fanout, soak) print in their summary. */
+export const FANOUT_SUMMARY_KEYS = [
+  "e2e_latency",
+  "send_ack",
+  "delivery_ratio",
+  "send_ok",
+  "messages_sent",
+  "messages_delivered",
+  "messages_missing",
+  "duplicate_deliveries",
+  "sio_disconnects",
+  "sio_connect",
+  "sio_connect_ok",
+];
+
 export function fanoutConfig(defaults) {
   return {
     users: envInt("USERS", defaults.users),

@@ -5,7 +5,7 @@
  * Fails (exit 99) when p95/p99 end-to-end latency, the delivery ratio or the send errors regress,
  * when a socket receives a message twice, or when a socket drops mid-run (MAX_DISCONNECTS, default 0).
  */
-import { fanoutConfig, fanoutIteration, fanoutOptions, fanoutSetup } from "../lib/fanout.js";
+import { FANOUT_SUMMARY_KEYS, fanoutConfig, fanoutIteration, fanoutOptions, fanoutSetup } from "../lib/fanout.js";
 import { envInt, summary } from "../lib/chat.js";
 
 const cfg = fanoutConfig({ users: 1000, rooms: 100, vus: 20, rate: 200, durationS: 60 });
@@ -30,17 +30,5 @@ export default async function (data) {
 }
 
 export function handleSummary(data) {
-  return summary("chat-fanout", data, [
-    "e2e_latency",
-    "send_ack",
-    "delivery_ratio",
-    "send_ok",
-    "messages_sent",
-    "messages_delivered",
-    "messages_missing",
-    "duplicate_deliveries",
-    "sio_disconnects",
-    "sio_connect",
-    "sio_connect_ok",
-  ]);
+  return summary("chat-fanout", data, FANOUT_SUMMARY_KEYS);
 }

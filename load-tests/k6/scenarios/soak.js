@@ -4,7 +4,7 @@
  * event-loop lag in Grafana beside k6's own series (remote write).
  *   k6 run -e BASE_URL=... -e JWT_SECRET=... -e DURATION_S=1800 load-tests/k6/scenarios/soak.js
  */
-import { fanoutConfig, fanoutIteration, fanoutOptions, fanoutSetup } from "../lib/fanout.js";
+import { FANOUT_SUMMARY_KEYS, fanoutConfig, fanoutIteration, fanoutOptions, fanoutSetup } from "../lib/fanout.js";
 import { envInt, summary } from "../lib/chat.js";
 
 const cfg = fanoutConfig({ users: 2000, rooms: 400, vus: 20, rate: 100, durationS: 1800, rampMs: 30000 });
@@ -29,17 +29,5 @@ export default async function (data) {
 }
 
 export function handleSummary(data) {
-  return summary("soak", data, [
-    "e2e_latency",
-    "send_ack",
-    "delivery_ratio",
-    "send_ok",
-    "messages_sent",
-    "messages_delivered",
-    "messages_missing",
-    "duplicate_deliveries",
-    "sio_disconnects",
-    "sio_connect",
-    "sio_connect_ok",
-  ]);
+  return summary("soak", data, FANOUT_SUMMARY_KEYS);
 }
