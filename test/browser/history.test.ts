@@ -30,6 +30,14 @@ describe("browser: history on a lone node", () => {
     await stopAll();
   });
 
+  /** A fresh browser context (its own sessionStorage) with `userId` signed in on the node's page. */
+  async function signedIn(userId: string, viewport = { width: 900, height: 600 }) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    await signIn(page, node.url, userId);
+    return { context, page };
+  }
+
   /** A conversation created by bob, with optional messages from him. */
   async function conversation(members: string[], title: string, ...messages: string[]): Promise<string> {
     const bob = api(node.url, await mintToken("bob"));
@@ -47,9 +55,7 @@ describe("browser: history on a lone node", () => {
     const all = Array.from({ length: 130 }, (_, i) => `line ${i + 1}`);
     for (const message of all) assert.equal((await bob.post(`/conversations/${conv.body.id}/messages`, { message })).status, 201);
 
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "alice");
+    const { context, page } = await signedIn("alice");
     await page.getByTestId("conversation-item").filter({ hasText: "Long thread" }).click();
     await page.locator('[data-testid="message"][data-seq="130"]').waitFor();
     assert.deepEqual(await messageTexts(page), all.slice(80), "the newest 50");
@@ -78,9 +84,7 @@ describe("browser: history on a lone node", () => {
     const post = async (message: string) => assert.equal((await bob.post(`/conversations/${conv.body.id}/messages`, { message })).status, 201);
     for (let i = 1; i <= 50; i++) await post(`m${i}`);
 
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "carol");
+    const { context, page } = await signedIn("carol");
     await page.getByTestId("conversation-item").filter({ hasText: "Busy room" }).click();
     await page.locator('[data-testid="message"][data-seq="50"]').waitFor();
     for (let i = 51; i <= 1010; i++) await post(`m${i}`);
@@ -113,9 +117,7 @@ describe("browser: history on a lone node", () => {
   it("a conversation opened while offline loads when the network returns, and shows live messages and replies", async () => {
     await conversation(["dave"], "Off first");
     const id = await conversation(["dave"], "Off second", "y1");
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "dave");
+    const { context, page } = await signedIn("dave");
     await open(page, "Off first");
     await context.setOffline(true);
     await waitForStatus(page, "offline");
@@ -139,9 +141,7 @@ describe("browser: history on a lone node", () => {
   it("shows a send that failed while another conversation was open as not sent, with Retry, on coming back", async () => {
     await conversation(["erin"], "Fail here");
     await conversation(["erin"], "Fail elsewhere");
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "erin");
+    const { context, page } = await signedIn("erin");
     await open(page, "Fail here");
     // Offline (the send goes by REST), and the REST post refused once the user looked elsewhere.
     await context.setOffline(true);
@@ -172,9 +172,7 @@ describe("browser: history on a lone node", () => {
 
   it("never lets a presence snapshot answered before an event undo it", async () => {
     await conversation(["frank"], "Presence race");
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "frank");
+    const { context, page } = await signedIn("frank");
     let release = () => {};
     const released = new Promise<void>((resolve) => (release = resolve));
     await page.route(/\/presence$/, async (route) => {
@@ -202,9 +200,7 @@ describe("browser: history on a lone node", () => {
     const longId = `m${"x".repeat(127)}`;
     const members = ["gina", longId, ...Array.from({ length: 10 }, (_, i) => `member.${i}.abcdefgh`)];
     await conversation(members, "T".repeat(200));
-    const context = await browser.newContext({ viewport: { width: 1000, height: 650 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "gina");
+    const { context, page } = await signedIn("gina", { width: 1000, height: 650 });
     await page.getByTestId("conversation-item").first().click();
     await page.getByTestId("presence-user").nth(12).waitFor();
     const box = await page.getByTestId("send-button").boundingBox();
@@ -258,9 +254,7 @@ describe("browser: history on a lone node", () => {
   it("signing out takes the conversation out of the URL: the next user of the tab does not land on it", async () => {
     await conversation(["liam"], "Liam only");
     await conversation(["mia"], "Mia own");
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "liam");
+    const { context, page } = await signedIn("liam");
     await open(page, "Liam only");
     await page.waitForFunction(() => location.hash.startsWith("#/c/"));
     await page.getByTestId("sign-out").click();
@@ -332,9 +326,7 @@ describe("browser: history on a lone node", () => {
   it("keeps a user id's bidi controls inside its name, and sends a message as typed", async () => {
     const rtl = "\u202Eevil";
     await conversation(["quinn", rtl], "Bidi room");
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, node.url, "quinn");
+    const { context, page } = await signedIn("quinn");
     await open(page, "Bidi room");
     const rtlContext = await browser.newContext({ viewport: { width: 900, height: 600 } });
     const rtlPage = await rtlContext.newPage();
