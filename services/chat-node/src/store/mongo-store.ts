@@ -33,18 +33,31 @@
  * message that commits later. The cost: transactions need a replica set (a single-node one is
  * enough; init() says so when it is missing), and writes to one conversation serialize on its
  * counter document, which group commit amortizes over a whole batch.
- * Conflicts (TransientTransactionError) are retried with jittered backoff, a bounded number of
- * times; connectivity failures are not retried here: they reject the batch at once with
- * StoreUnavailableError, nothing is acknowledged, and the driver reconnects by itself.
+ * Conflicts (WriteConflict, a racing duplicate, other TransientTransactionErrors) are retried with
+ * jittered backoff until BATCH_RETRY_MS after the batch's first attempt: under contention several
+ * nodes appending to one conversation abort each other's transactions (MongoDB does not queue a
+ * write behind another transaction's lock; it aborts it), and a count of attempts would fail whole
+ * batches where waiting a little longer succeeds. Connectivity failures before the commit are not
+ * retried here: they reject the batch at once with StoreUnavailableError (nothing was committed,
+ * nothing is acknowledged), the abort goes on in the background, and the driver reconnects by
+ * itself. A commit whose outcome is unknown (UnknownTransactionCommitResult: the primary stepped
+ * down or the connection dropped during the commit) is retried, as MongoDB's own `withTransaction`
+ * does, until the same deadline: failing it while it may have committed would answer UNAVAILABLE
+ * for a stored message that was never broadcast.
  * Reads inside the transaction use `local` read concern: a majority snapshot lags the primary, and
  * the hot counter document written by the previous batch would then conflict on every attempt.
+ * Reads outside it (history, catch-up, conversations) use `majority` when writes do: they then
+ * never return a message that a failover could roll back, and its seq be given to another.
  */
 import {
   MongoBulkWriteError,
   MongoClient,
   MongoError,
   MongoNetworkError,
+  MongoNotConnectedError,
   MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
   MongoWriteConcernError,
   ReadConcern,
   WriteConcern,
@@ -94,8 +107,10 @@ export interface MongoStoreOptions {
 }
 
 const IDEMPOTENCY_INDEX = "conversation_sender_client_message_id";
-/** Attempts of one batch's transaction before it fails (conflicts and racing duplicates). */
-const MAX_ATTEMPTS = 12;
+/** How long one batch's transaction is retried on conflicts, and its commit on an unknown outcome (ms). */
+const BATCH_RETRY_MS = 10_000;
+/** Write-concern timeout: without one, `majority` waits forever when too few members are up (ms). */
+const WRITE_CONCERN_TIMEOUT_MS = 10_000;
 /** Server codes that mean "the database is not answering properly right now". */
 const UNAVAILABLE_CODES = new Set([
   6, 7, 50, 64, 89, 91, 112, 133, 134, 189, 251, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436, 46841,
@@ -117,6 +132,15 @@ function isUnavailable(err: unknown): boolean {
 function unavailable(err: unknown, what: string): unknown {
   if (err instanceof StoreUnavailableError || !isUnavailable(err)) return err;
   return new StoreUnavailableError(`mongodb ${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/**
+ * The driver could not reach a server (network, server selection, closed topology or client),
+ * also when `insertMany` hands it over wrapped in a MongoBulkWriteError (as its `errorResponse`).
+ */
+function isConnectivityError(err: unknown): boolean {
+  const e = err instanceof MongoBulkWriteError && err.errorResponse instanceof Error ? err.errorResponse : err;
+  return e instanceof MongoNetworkError || e instanceof MongoServerSelectionError || e instanceof MongoTopologyClosedError || e instanceof MongoNotConnectedError;
 }
 
 /** A duplicate key on the idempotency index (a racing duplicate from another node). */
@@ -157,6 +181,9 @@ export class MongoStore implements MessageStore {
   private readonly db: Db;
   private readonly messages: Collection<MessageDoc>;
   private readonly conversations: Collection<ConversationDoc>;
+  /** The same collections for reads outside transactions (read concern `majority` when writes are). */
+  private readonly messagesRead: Collection<MessageDoc>;
+  private readonly conversationsRead: Collection<ConversationDoc>;
   private readonly txn: TransactionOptions;
 
   constructor(opts: MongoStoreOptions) {
@@ -179,9 +206,15 @@ export class MongoStore implements MessageStore {
     this.db = this.client.db(opts.dbName);
     // j: true: acknowledged only once in the journal on disk. `majority` journals by default
     // (writeConcernMajorityJournalDefault), a number of members would not without it.
-    const writeConcern = new WriteConcern(opts.writeConcern, undefined, true);
+    const writeConcern = new WriteConcern(opts.writeConcern, WRITE_CONCERN_TIMEOUT_MS, true);
     this.messages = this.db.collection<MessageDoc>("messages", { writeConcern });
     this.conversations = this.db.collection<ConversationDoc>("conversations", { writeConcern });
+    // A message acknowledged with `majority` is in the majority snapshot once acknowledged, so these
+    // reads see every acknowledged message and nothing a failover could roll back. With a number of
+    // members, a majority read could miss a message just acknowledged: those reads stay `local`.
+    const readConcern = new ReadConcern(opts.writeConcern === "majority" ? "majority" : "local");
+    this.messagesRead = this.db.collection<MessageDoc>("messages", { readConcern });
+    this.conversationsRead = this.db.collection<ConversationDoc>("conversations", { readConcern });
     this.txn = { readConcern: new ReadConcern("local"), writeConcern, readPreference: "primary" };
   }
 
@@ -193,6 +226,14 @@ export class MongoStore implements MessageStore {
         throw new Error(
           "the MongoDB store needs a replica set (it commits each batch in a transaction): start mongod with --replSet rs0, " +
             "run rs.initiate() once, and use a URL like mongodb://localhost:27017/?replicaSet=rs0",
+        );
+      }
+      const w = this.opts.writeConcern;
+      const members = Array.isArray(hello.hosts) ? hello.hosts.length : 0;
+      if (typeof w === "number" && members > 0 && w <= members / 2) {
+        this.opts.logger?.warn(
+          { writeConcern: w, members },
+          "MONGO_WRITE_CONCERN is not a majority of the replica set: a failover can roll back acknowledged messages; use majority",
         );
       }
       await this.messages.createIndexes([
@@ -234,7 +275,7 @@ export class MongoStore implements MessageStore {
 
   async getConversation(id: string): Promise<Conversation | null> {
     try {
-      const d = await this.conversations.findOne({ _id: id });
+      const d = await this.conversationsRead.findOne({ _id: id });
       return d ? toConversation(d) : null;
     } catch (err) {
       throw unavailable(err, "getConversation");
@@ -243,7 +284,7 @@ export class MongoStore implements MessageStore {
 
   async listConversations(userId: string, limit: number): Promise<Conversation[]> {
     try {
-      const docs = await this.conversations.find({ members: userId }).sort({ lastActivityAt: -1, _id: 1 }).limit(limit).toArray();
+      const docs = await this.conversationsRead.find({ members: userId }).sort({ lastActivityAt: -1, _id: 1 }).limit(limit).toArray();
       return docs.map(toConversation);
     } catch (err) {
       throw unavailable(err, "listConversations");
@@ -259,7 +300,7 @@ export class MongoStore implements MessageStore {
     // Catch-up pages forward from `after`; otherwise page backward from `before` (or the newest).
     const ascending = after !== undefined;
     try {
-      const docs = await this.messages.find(filter).sort({ seq: ascending ? 1 : -1 }).limit(limit + 1).toArray();
+      const docs = await this.messagesRead.find(filter).sort({ seq: ascending ? 1 : -1 }).limit(limit + 1).toArray();
       const hasMore = docs.length > limit;
       const page = docs.slice(0, limit);
       if (!ascending) page.reverse();
@@ -272,37 +313,58 @@ export class MongoStore implements MessageStore {
   async appendBatch(batch: readonly NewMessage[]): Promise<AppendResult[]> {
     if (batch.length === 0) return [];
     const session = this.client.startSession();
+    const deadline = Date.now() + BATCH_RETRY_MS;
+    let endInBackground = false;
     try {
       for (let attempt = 1; ; attempt++) {
         session.startTransaction(this.txn);
         try {
           const results = await this.appendInTransaction(session, batch);
-          await this.commit(session);
+          await this.commit(session, deadline);
           return results;
         } catch (err) {
+          if (isConnectivityError(err)) {
+            // Before the commit nothing was committed; a commit is only given up at the deadline.
+            // Aborting would wait for a server too: it is left to the background.
+            endInBackground = true;
+            throw unavailable(err, "appendBatch");
+          }
           if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
           // A racing duplicate or a WriteConflict: retry (step 1 then sees what the other node stored).
-          // Connectivity errors also carry TransientTransactionError but are driver-side: fail fast.
           const conflict = isIdempotencyConflict(err) || (err instanceof MongoServerError && err.hasErrorLabel("TransientTransactionError"));
-          if (!conflict || attempt >= MAX_ATTEMPTS) throw unavailable(err, "appendBatch");
+          if (!conflict) throw unavailable(err, "appendBatch");
+          if (Date.now() >= deadline) {
+            throw new StoreUnavailableError(`mongodb appendBatch: still conflicting after ${attempt} attempts in ${BATCH_RETRY_MS} ms`, { cause: err });
+          }
           this.opts.logger?.warn({ attempt, batch: batch.length, code: (err as MongoServerError).code }, "mongodb batch conflicted, retrying");
-          await sleep(Math.random() * Math.min(2 * 1.5 ** attempt, 100));
+          await sleep(Math.random() * Math.min(2 * 1.5 ** attempt, 200));
         }
       }
     } finally {
-      await session.endSession().catch(() => undefined);
+      if (endInBackground) void session.endSession().catch(() => undefined);
+      else await session.endSession().catch(() => undefined);
     }
   }
 
-  /** Commits, retrying the commit alone when its outcome is unknown (the server dedupes it). */
-  private async commit(session: ClientSession): Promise<void> {
-    for (let i = 0; ; i++) {
+  /**
+   * Commits. When the outcome is unknown (UnknownTransactionCommitResult, which the driver also
+   * gives a network error during the commit, or no server reachable), the commit alone is retried
+   * until `deadline`: the server applies a transaction's commit once, however often it is sent. A
+   * commit that failed for sure (a TransientTransactionError, e.g. the primary stepped down before
+   * it) is retried whole by the caller.
+   */
+  private async commit(session: ClientSession, deadline: number): Promise<void> {
+    for (;;) {
       try {
         await session.commitTransaction();
         return;
       } catch (err) {
-        if (i < 2 && err instanceof MongoError && err.hasErrorLabel("UnknownTransactionCommitResult") && !(err instanceof MongoNetworkError)) continue;
-        throw err;
+        // A server not reachable for a retry of the commit comes without the label, though the
+        // first attempt may have committed: unknown too.
+        const unknown = isConnectivityError(err) || (err instanceof MongoError && err.hasErrorLabel("UnknownTransactionCommitResult") && err.code !== 50); // 50: MaxTimeMSExpired
+        if (!unknown || Date.now() >= deadline) throw err;
+        this.opts.logger?.warn({ code: (err as MongoError).code }, "mongodb commit outcome unknown, retrying the commit");
+        await sleep(100);
       }
     }
   }
