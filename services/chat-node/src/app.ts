@@ -168,17 +168,27 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     async shutdown() {
       if (draining) return;
       draining = true;
+      const deadline = Date.now() + config.shutdownTimeoutMs;
       metrics.draining.set(1);
       logger.info("draining");
       await realtime.drain(Date.now() + Math.max(100, config.shutdownTimeoutMs - 1000));
       // A keep-alive connection (nginx's upstream pool) busy when close() began turns idle later and
       // would hold close() until keepAliveTimeout: close such connections as soon as they are idle.
       const idleCloser = setInterval(() => fastify.server.closeIdleConnections(), 100);
+      // A connection that never sent a request (a browser's pre-connect, a port probe) or stalled
+      // half-way through one is not idle to Node and would hold close() past SHUTDOWN_TIMEOUT_MS
+      // (exit 1): what is still open a second after the drain, or half a second before the
+      // deadline, is cut.
+      const cutoff = setTimeout(() => {
+        logger.info("cutting the connections still open");
+        fastify.server.closeAllConnections();
+      }, Math.max(0, Math.min(1000, deadline - 500 - Date.now())));
       closing = true;
       try {
         await fastify.close();
       } finally {
         clearInterval(idleCloser);
+        clearTimeout(cutoff);
       }
       logger.info("drained");
     },

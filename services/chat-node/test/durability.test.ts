@@ -1,6 +1,7 @@
 /** Messages survive restarts, shared files and SIGTERM: nothing acknowledged is lost, nothing duplicated. */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { closeAllSockets, connectUser, emitAck, eventually, startNode, stopAll, tempDir, waitForEvent } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
 import { createConversation, history, joined } from "./helpers.ts";
@@ -99,6 +100,30 @@ describe("durability", () => {
     const missing = acked.filter((m) => !storedIds.has(m.id));
     assert.deepEqual(missing, [], "every acknowledged message is stored");
     assert.ok(stored.length >= acked.length);
+  });
+
+  it("SIGTERM with HTTP connections that never finish a request still exits 0 (not the timeout's 1)", async () => {
+    const node = await startNode({ DATA_DIR: tempDir(), SHUTDOWN_TIMEOUT_MS: "3000" });
+    const { hostname, port } = new URL(node.url);
+    const open = (first?: string) => {
+      const s = net.connect(Number(port), hostname);
+      s.on("error", () => undefined);
+      if (first) s.write(first);
+      return s;
+    };
+    // A pre-connect that sends nothing, a request whose body stops half-way, headers without their end.
+    const sockets = [
+      open(),
+      open('POST /conversations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"members":'),
+      open("GET /healthz HTTP/1.1\r\nHost: x\r\n"),
+    ];
+    await Promise.all(sockets.map((s) => new Promise((resolve) => (s.readyState === "open" ? resolve(undefined) : s.once("connect", resolve)))));
+    await new Promise((r) => setTimeout(r, 200));
+    try {
+      assert.equal(await node.stop("SIGTERM"), 0, "drained and exited 0 within SHUTDOWN_TIMEOUT_MS");
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it("after SIGTERM a client reconnects on its own (to the next node of the same DATA_DIR)", async () => {
