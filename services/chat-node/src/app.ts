@@ -26,7 +26,7 @@ import type { Broker } from "./cluster/types.ts";
 import { ChatService } from "./use-cases/chat-service.ts";
 import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
 import { directWriteCount } from "./realtime/direct-broadcast.ts";
-import { installErrorHandling } from "./http/error-handler.ts";
+import { frameworkErrors, installErrorHandling } from "./http/error-handler.ts";
 import { installRequestMetrics } from "./http/request-metrics.ts";
 import { conversationRoutes } from "./http/conversations.ts";
 import { opsRoutes } from "./http/ops.ts";
@@ -88,6 +88,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     // Requests that arrive while Fastify closes get the contract's 503 from the hook below instead.
     return503OnClosing: false,
     routerOptions: { maxParamLength: 512 },
+    frameworkErrors: frameworkErrors(metrics),
   });
   const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
   let draining = false;
@@ -103,7 +104,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     origin: (origin, cb) => cb(null, origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin))),
     methods: ["GET", "POST", "HEAD", "OPTIONS"],
     allowedHeaders: ["Authorization", "Content-Type"],
-    exposedHeaders: ["Retry-After"],
+    exposedHeaders: ["Retry-After", "WWW-Authenticate"],
     credentials: true,
     maxAge: 600,
     // An allowed origin's OPTIONS without Access-Control-Request-Method gets 204 too, rather than

@@ -68,6 +68,8 @@ describe("authentication", () => {
       const res = await api(node.url, token).get("/conversations");
       assert.equal(res.status, 401);
       assert.deepEqual((res.body as { error: { code: string } }).error.code, "UNAUTHORIZED");
+      // RFC 6750: the scheme, and invalid_token when a token was given (an empty one is none).
+      assert.equal(res.headers.get("www-authenticate"), token ? 'Bearer error="invalid_token"' : "Bearer");
     });
   }
 

@@ -204,6 +204,11 @@ describe("hostile input", () => {
       ["a foreign conversation", () => `/conversations/${foreign.id}`, 403, "FORBIDDEN"],
       ["presence of a foreign conversation", () => `/conversations/${foreign.id}/presence`, 403, "FORBIDDEN"],
       ["an unknown route", () => `/nothing-here`, 404, "NOT_FOUND"],
+      ["a path that does not percent-decode", () => `/conversations/%E0%A4%A`, 400, "INVALID_PAYLOAD"],
+      ["a path with a lone surrogate", () => `/conversations/a%ED%A0%80/messages`, 400, "INVALID_PAYLOAD"],
+      ["a route path that does not percent-decode", () => `/%ZZ`, 400, "INVALID_PAYLOAD"],
+      ["a path parameter over the router's 512 characters", () => `/conversations/${"x".repeat(600)}`, 400, "INVALID_PAYLOAD"],
+      ["an empty conversation id", () => `/conversations/`, 400, "INVALID_PAYLOAD"],
       ["the conversation list with limit=0", () => `/conversations?limit=0`, 400, "INVALID_PAYLOAD"],
       ["the conversation list with limit=1001", () => `/conversations?limit=1001`, 400, "INVALID_PAYLOAD"],
       ["the conversation list with an unknown parameter", () => `/conversations?before=x`, 400, "INVALID_PAYLOAD"],
@@ -215,6 +220,11 @@ describe("hostile input", () => {
         assert.equal(res.body.error.code, code);
       });
     }
+    it("a malformed id in the path is named as such, not as a payload", async () => {
+      const res = await api(node.url, aliceToken).get<{ error: { code: string; message: string } }>(`/conversations/${"x".repeat(129)}`);
+      assert.equal(res.status, 400);
+      assert.match(res.body.error.message, /^conversation id in the path: /);
+    });
   });
 
   it("a payload over SOCKET_MAX_BUFFER_BYTES disconnects only that socket", async () => {

@@ -1,7 +1,7 @@
 /** The contract's REST section 2: conversations, history, REST sends, presence. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ConversationsQuery, CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator } from "@chat/protocol";
-import { forbidden, valid } from "../errors.ts";
+import { forbidden, invalid, valid } from "../errors.ts";
 import type { Authenticator } from "../auth.ts";
 import { bearerToken } from "../auth.ts";
 import type { Metrics } from "../metrics.ts";
@@ -34,7 +34,12 @@ export interface ConversationRoutesDeps {
   metrics: Metrics;
 }
 
-const conversationId = (req: FastifyRequest) => valid(v.id((req.params as { id?: unknown }).id));
+/** The `:id` of the path; refused as INVALID_PAYLOAD naming the path, not a payload. */
+const conversationId = (req: FastifyRequest) => {
+  const r = v.id((req.params as { id?: unknown }).id);
+  if (!r.ok) throw invalid(`conversation id in the path: ${r.reason.replace(/^payload:?\s*/, "")}`);
+  return r.value;
+};
 
 export async function conversationRoutes(app: FastifyInstance, d: ConversationRoutesDeps): Promise<void> {
   app.decorateRequest("userId", "");

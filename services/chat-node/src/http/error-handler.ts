@@ -2,7 +2,7 @@
  * Every REST failure as the contract's `{ error: { code, message } }`: our AppErrors, and
  * Fastify's own (malformed JSON, prototype poisoning, wrong content type, body over the limit).
  */
-import type { FastifyError, FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "@chat/protocol";
 import { AppError, toAppError, toHttp } from "../errors.ts";
 import type { Metrics } from "../metrics.ts";
@@ -23,10 +23,25 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) request.log.warn({ err: e.cause ?? e }, "request failed");
     const { status, body } = toHttp(e);
     if (e.retryAfter !== undefined) void reply.header("retry-after", String(e.retryAfter));
+    // RFC 6750: a 401 names the scheme, and says when the token given was the problem.
+    if (e.code === ErrorCode.UNAUTHORIZED) void reply.header("www-authenticate", request.headers.authorization ? 'Bearer error="invalid_token"' : "Bearer");
     return reply.status(status).send(body);
   });
   app.setNotFoundHandler((_request, reply) => {
     metrics.errors.inc({ code: ErrorCode.NOT_FOUND });
     return reply.status(404).send({ error: { code: ErrorCode.NOT_FOUND, message: "no such route" } });
   });
+}
+
+/**
+ * Fastify's `frameworkErrors` option: the router's own refusals (a URL that does not percent-decode,
+ * a path parameter over `maxParamLength`) bypass the error handler and would answer Fastify's
+ * `{ error: "Bad Request", code: "FST_ERR_BAD_URL", ... }` shape.
+ */
+export function frameworkErrors(metrics: Metrics) {
+  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+    metrics.errors.inc({ code: ErrorCode.INVALID_PAYLOAD });
+    const message = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path parameter is too long" : "the URL is not valid percent-encoded UTF-8";
+    void reply.status(400).send({ error: { code: ErrorCode.INVALID_PAYLOAD, message } });
+  };
 }
