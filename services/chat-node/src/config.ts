@@ -82,7 +82,7 @@ export const CONFIG_VARIABLES = [
  */
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
-  if (raw === undefined || raw === "") return def;
+  if (raw === undefined || raw.trim() === "") return def;
   if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer (decimal digits), got "${raw}"`);
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
@@ -91,7 +91,7 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
 
 function num(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
-  if (raw === undefined || raw === "") return def;
+  if (raw === undefined || raw.trim() === "") return def;
   if (!/^[0-9]+(?:\.[0-9]+)?$/.test(raw.trim())) throw new ConfigError(`${name} must be a decimal number such as 0.5 or 20, got "${raw}"`);
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
@@ -100,7 +100,7 @@ function num(env: Env, name: string, def: number, min: number, max: number): num
 
 function bool(env: Env, name: string, def: boolean): boolean {
   const raw = env[name];
-  if (raw === undefined || raw === "") return def;
+  if (raw === undefined || raw.trim() === "") return def;
   const v = raw.trim().toLowerCase();
   if (["1", "true", "yes", "on"].includes(v)) return true;
   if (["0", "false", "no", "off"].includes(v)) return false;
@@ -116,7 +116,7 @@ function outgoingLimit(env: Env): number {
 
 function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
   const raw = env[name];
-  if (raw === undefined || raw === "") return def;
+  if (raw === undefined || raw.trim() === "") return def;
   const v = raw.trim() as T;
   if (!allowed.includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
   return v;
