@@ -25,6 +25,8 @@ export interface Authenticator {
   sign(userId: string, ttlSec?: number): Promise<string>;
 }
 
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 export function createAuthenticator(secret: string): Authenticator {
   // One KeyObject for the node's life: jose would otherwise import raw key bytes at every handshake.
   const key = createSecretKey(Buffer.from(secret, "utf8"));
@@ -32,6 +34,9 @@ export function createAuthenticator(secret: string): Authenticator {
   async function identify(token: unknown): Promise<Identity> {
     if (typeof token !== "string" || token.length === 0) throw unauthorized("missing token");
     if (token.length > 4096) throw unauthorized("token too long");
+    // Compact JWS is three base64url parts without padding (RFC 7515); Node's decoder would also
+    // take `=` padding or other stray characters and still check the signature over the rest.
+    if (!COMPACT_JWS.test(token)) throw unauthorized("malformed token");
     let sub: unknown;
     let exp: unknown;
     try {

@@ -56,6 +56,8 @@ describe("authentication", () => {
     ["a subject of 129 characters", async () => ({ token: await mintToken("u".repeat(129)) })],
     ["a subject with a lone surrogate", async () => ({ token: await mintToken("al\ud800ice") })],
     ["not valid yet (nbf in an hour)", async () => ({ token: await signClaims({ sub: "alice", nbf: now + 3600 }) })],
+    ["a valid token with base64 padding on its signature", async () => ({ token: `${await mintToken("alice")}=` })],
+    ["a valid token with a stray character in its signature", async () => ({ token: `${await mintToken("alice")}!` })],
   ];
 
   for (const [name, auth] of bad) {
