@@ -1,15 +1,4 @@
-/**
- * A fresh `clientMessageId`: random, 32 hex characters (the contract allows up to 64). Uses
- * `getRandomValues` rather than `randomUUID`, which browsers only offer on secure origins and the
- * demo page may be served over plain http on a LAN address.
- */
-export function newClientMessageId(): string {
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
-  let hex = "";
-  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
+export { newClientMessageId } from "@chat/protocol";
 
 /**
  * The `sub` of a JWT, read without verifying it (the server verifies): the SDK only uses it to

@@ -9,3 +9,4 @@ export * from "./schemas.ts";
 export * from "./message.ts";
 export * from "./acks.ts";
 export * from "./validate.ts";
+export * from "./ids.ts";

@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { randomUUID } from "node:crypto";
+import { newClientMessageId } from "@chat/protocol";
 import { MongoClient } from "mongodb";
 import { SqliteStore } from "../src/store/sqlite-store.ts";
 import { ThreadedSqliteStore } from "../src/store/threaded-store.ts";
@@ -123,7 +124,7 @@ async function run(target: Target, groupBatchMax: number): Promise<Result> {
           await committer.append({
             id: randomUUID(), conversationId: convIds[Math.floor(Math.random() * conversations)]!, senderId: `u${p % 4}`,
             message: `message ${n} from producer ${p}`, timestamp: new Date().toISOString(),
-            ...(clientIds ? { clientMessageId: randomUUID() } : {}),
+            ...(clientIds ? { clientMessageId: newClientMessageId() } : {}),
           });
           latencies.push(performance.now() - start);
         } catch {
@@ -146,7 +147,7 @@ const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDig
 
 console.error(
   `store bench: ${producers} producers, ${conversations} conversations, ${durationMs / 1000} s per run, group commit batchMax ${batchMax}, ` +
-    `${clientIds ? "every message with a clientMessageId (random UUID, as the SDK sends)" : "no clientMessageId"}; ` +
+    `${clientIds ? "every message with a clientMessageId (time-ordered, as the SDK makes them)" : "no clientMessageId"}; ` +
     `${os.cpus().length} CPUs, Node ${process.version}, ${os.type()} ${os.release()}`,
 );
 const rows: string[] = [];
