@@ -1,4 +1,6 @@
-export { newClientMessageId } from "@chat/protocol";
+// The subpath, not the package's index: the index brings the server's validators (TypeBox, about
+// 46 KiB) into every page that bundles the SDK.
+export { newClientMessageId } from "@chat/protocol/ids";
 
 /**
  * The `sub` of a JWT, read without verifying it (the server verifies): the SDK only uses it to
