@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import fastifyCors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
 import { pino, type Logger } from "pino";
@@ -120,6 +120,18 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     reply.header("connection", "close").header("retry-after", "1");
     throw new AppError(ErrorCode.UNAVAILABLE, "node is shutting down, retry on another");
   });
+  // Requests whose handler runs (body read, a send waiting for its commit): the drain's cut-off
+  // waits for them, so a REST send in flight is answered, as a socket send is.
+  const handling = new Set<FastifyRequest>();
+  fastify.addHook("preHandler", async (req) => {
+    handling.add(req);
+  });
+  fastify.addHook("onResponse", async (req) => {
+    handling.delete(req);
+  });
+  fastify.addHook("onRequestAbort", async (req) => {
+    handling.delete(req);
+  });
   // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
   if (logger.isLevelEnabled("debug")) {
     fastify.addHook("onResponse", async (req, reply) => {
@@ -178,18 +190,22 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       const idleCloser = setInterval(() => fastify.server.closeIdleConnections(), 100);
       // A connection that never sent a request (a browser's pre-connect, a port probe) or stalled
       // half-way through one is not idle to Node and would hold close() past SHUTDOWN_TIMEOUT_MS
-      // (exit 1): what is still open a second after the drain, or half a second before the
-      // deadline, is cut.
-      const cutoff = setTimeout(() => {
-        logger.info("cutting the connections still open");
+      // (exit 1). Once no handler runs, a second after the drain, what is still open is cut; half a
+      // second before the deadline it is cut whatever runs.
+      const graceEnd = Date.now() + 1000;
+      const cutter = setInterval(() => {
+        const now = Date.now();
+        if (now < deadline - 500 && (now < graceEnd || handling.size > 0)) return;
+        clearInterval(cutter);
+        logger.info({ handling: handling.size }, "cutting the connections still open");
         fastify.server.closeAllConnections();
-      }, Math.max(0, Math.min(1000, deadline - 500 - Date.now())));
+      }, 50);
       closing = true;
       try {
         await fastify.close();
       } finally {
         clearInterval(idleCloser);
-        clearTimeout(cutoff);
+        clearInterval(cutter);
       }
       logger.info("drained");
     },

@@ -2,7 +2,9 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { closeAllSockets, connectUser, emitAck, eventually, startNode, stopAll, tempDir, waitForEvent } from "@chat/test-kit";
+import { DatabaseSync } from "node:sqlite";
+import path from "node:path";
+import { api, closeAllSockets, connectUser, emitAck, eventually, mintToken, sleep, startNode, stopAll, tempDir, waitForEvent } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
 import { createConversation, history, joined } from "./helpers.ts";
 
@@ -123,6 +125,39 @@ describe("durability", () => {
       assert.equal(await node.stop("SIGTERM"), 0, "drained and exited 0 within SHUTDOWN_TIMEOUT_MS");
     } finally {
       for (const s of sockets) s.destroy();
+    }
+  });
+
+  it("SIGTERM while a REST send waits for its commit: the send is still answered 201 and stored, and the node exits 0", async () => {
+    const dataDir = tempDir();
+    const node = await startNode({ DATA_DIR: dataDir, SHUTDOWN_TIMEOUT_MS: "8000" });
+    const conv = await createConversation(node.url, "alice", ["bob"]);
+    // Another process holds SQLite's write lock (processes may share DATA_DIR): the send's commit waits for it.
+    const holder = new DatabaseSync(path.join(dataDir, "chat.db"));
+    holder.exec("PRAGMA busy_timeout = 5000");
+    holder.exec("BEGIN EXCLUSIVE");
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      holder.exec("COMMIT");
+      holder.close();
+    };
+    try {
+      const send = api(node.url, await mintToken("alice")).post<MessageData>(`/conversations/${conv.id}/messages`, { message: "in flight at SIGTERM" });
+      await sleep(300);
+      const exit = node.stop("SIGTERM");
+      // Past the drain and its one-second grace: a send still in its handler must hold the cut-off.
+      await sleep(2500);
+      release();
+      const res = await send;
+      assert.equal(res.status, 201, "the send in flight is answered");
+      assert.equal(await exit, 0, "drained and exited 0");
+      const restarted = await startNode({ DATA_DIR: dataDir });
+      const stored = await allMessages(restarted.url, "bob", conv.id);
+      assert.deepEqual(stored.map((m) => [m.id, m.message]), [[res.body.id, "in flight at SIGTERM"]]);
+    } finally {
+      release();
     }
   });
 
