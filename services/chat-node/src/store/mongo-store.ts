@@ -34,7 +34,7 @@
  * enough; init() says so when it is missing), and writes to one conversation serialize on its
  * counter document, which group commit amortizes over a whole batch.
  * Conflicts (WriteConflict, a racing duplicate, other TransientTransactionErrors) are retried with
- * jittered backoff until BATCH_RETRY_MS after the batch's first attempt: under contention several
+ * jittered backoff until BATCH_RETRY_MS (5 s) after the batch's first attempt: under contention several
  * nodes appending to one conversation abort each other's transactions (MongoDB does not queue a
  * write behind another transaction's lock; it aborts it), and a count of attempts would fail whole
  * batches where waiting a little longer succeeds. Connectivity failures before the commit are not
@@ -107,10 +107,14 @@ export interface MongoStoreOptions {
 }
 
 const IDEMPOTENCY_INDEX = "conversation_sender_client_message_id";
-/** How long one batch's transaction is retried on conflicts, and its commit on an unknown outcome (ms). */
-const BATCH_RETRY_MS = 10_000;
+/**
+ * How long one batch's transaction is retried on conflicts, and its commit on an unknown outcome
+ * (ms). Half the drain's default budget (SHUTDOWN_TIMEOUT_MS 10 s), since a last attempt may still
+ * wait out a server selection (5 s) past it.
+ */
+const BATCH_RETRY_MS = 5_000;
 /** Write-concern timeout: without one, `majority` waits forever when too few members are up (ms). */
-const WRITE_CONCERN_TIMEOUT_MS = 10_000;
+const WRITE_CONCERN_TIMEOUT_MS = 5_000;
 /** Server codes that mean "the database is not answering properly right now". */
 const UNAVAILABLE_CODES = new Set([
   6, 7, 50, 64, 89, 91, 112, 133, 134, 189, 251, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436, 46841,
@@ -229,7 +233,8 @@ export class MongoStore implements MessageStore {
         );
       }
       const w = this.opts.writeConcern;
-      const members = Array.isArray(hello.hosts) ? hello.hosts.length : 0;
+      // Data-bearing members: electable ones (`hosts`) and priority-0 ones (`passives`).
+      const members = (Array.isArray(hello.hosts) ? hello.hosts.length : 0) + (Array.isArray(hello.passives) ? hello.passives.length : 0);
       if (typeof w === "number" && members > 0 && w <= members / 2) {
         this.opts.logger?.warn(
           { writeConcern: w, members },
@@ -360,8 +365,9 @@ export class MongoStore implements MessageStore {
         return;
       } catch (err) {
         // A server not reachable for a retry of the commit comes without the label, though the
-        // first attempt may have committed: unknown too.
-        const unknown = isConnectivityError(err) || (err instanceof MongoError && err.hasErrorLabel("UnknownTransactionCommitResult") && err.code !== 50); // 50: MaxTimeMSExpired
+        // first attempt may have committed: unknown too. A client closed here is final.
+        const closed = err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError;
+        const unknown = !closed && (isConnectivityError(err) || (err instanceof MongoError && err.hasErrorLabel("UnknownTransactionCommitResult") && err.code !== 50)); // 50: MaxTimeMSExpired
         if (!unknown || Date.now() >= deadline) throw err;
         this.opts.logger?.warn({ code: (err as MongoError).code }, "mongodb commit outcome unknown, retrying the commit");
         await sleep(100);
