@@ -26,7 +26,7 @@ import type { Broker } from "./cluster/types.ts";
 import { ChatService } from "./use-cases/chat-service.ts";
 import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
 import { directWriteCount } from "./realtime/direct-broadcast.ts";
-import { frameworkErrors, installErrorHandling } from "./http/error-handler.ts";
+import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./http/error-handler.ts";
 import { installRequestMetrics } from "./http/request-metrics.ts";
 import { conversationRoutes } from "./http/conversations.ts";
 import { opsRoutes } from "./http/ops.ts";
@@ -80,6 +80,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     (scope) => metrics.rateLimited.inc({ scope }),
   );
 
+  // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected).
+  const cors: CorsPolicy = {
+    allows: (origin) => origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin)),
+    exposedHeaders: ["Retry-After", "WWW-Authenticate"],
+  };
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -88,23 +93,23 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     // Requests that arrive while Fastify closes get the contract's 503 from the hook below instead.
     return503OnClosing: false,
     routerOptions: { maxParamLength: 512 },
-    frameworkErrors: frameworkErrors(metrics),
+    frameworkErrors: frameworkErrors(metrics, cors),
   });
   const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
   let draining = false;
 
   installErrorHandling(fastify, metrics);
   installRequestMetrics(fastify, metrics);
-  // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected). Registered
+  // The CORS plugin, with the policy above. Registered
   // before every route so that its onRequest hook runs first: a preflight is answered before
   // authentication and rate limits, and errors (401, 403, 404, 429) carry the headers too. A
   // request without Origin, or from another origin, gets no CORS headers (an OPTIONS is then the
   // usual JSON 404).
   await fastify.register(fastifyCors, {
-    origin: (origin, cb) => cb(null, origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin))),
+    origin: (origin, cb) => cb(null, cors.allows(origin)),
     methods: ["GET", "POST", "HEAD", "OPTIONS"],
     allowedHeaders: ["Authorization", "Content-Type"],
-    exposedHeaders: ["Retry-After", "WWW-Authenticate"],
+    exposedHeaders: cors.exposedHeaders,
     credentials: true,
     maxAge: 600,
     // An allowed origin's OPTIONS without Access-Control-Request-Method gets 204 too, rather than

@@ -75,6 +75,12 @@ describe("authentication", () => {
     });
   }
 
+  it("answers another scheme's 401 with the Bearer scheme alone (RFC 6750: no error code then)", async () => {
+    const res = await fetch(`${node.url}/conversations`, { headers: { authorization: "Basic YWxpY2U6c2VjcmV0" } });
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), "Bearer");
+  });
+
   it("accepts a valid token on both transports", async () => {
     const s = await connectUser(node.url, "alice");
     assert.ok(s.connected);

@@ -127,6 +127,8 @@ describe("CORS on REST with the default CORS_ORIGINS", () => {
       ["unknown conversation", await call(node.url, "GET", "/conversations/no-such-conversation", DEFAULT_ORIGIN, await mintToken("cors-gus")), 404, "NOT_FOUND"],
       ["unknown route", await call(node.url, "GET", "/no/such/route", DEFAULT_ORIGIN), 404, "NOT_FOUND"],
       ["bad body", await call(node.url, "POST", `/conversations/${conv.id}/messages`, DEFAULT_ORIGIN, await mintToken("cors-gus"), "{not json"), 400, "INVALID_PAYLOAD"],
+      // Refused by Fastify's router before any hook runs (frameworkErrors).
+      ["a URL that does not percent-decode", await call(node.url, "GET", "/conversations/%E0%A4%A", DEFAULT_ORIGIN, await mintToken("cors-gus")), 400, "INVALID_PAYLOAD"],
     ];
     for (const [what, res, status, code] of cases) {
       assert.equal(res.status, status, what);

@@ -6,6 +6,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ErrorCode } from "@chat/protocol";
 import { AppError, toAppError, toHttp } from "../errors.ts";
 import type { Metrics } from "../metrics.ts";
+import { bearerToken } from "../auth.ts";
+
+/** Which origins may read REST answers, and the headers they may read (the CORS plugin's settings). */
+export interface CorsPolicy {
+  allows(origin: string | undefined): boolean;
+  exposedHeaders: string[];
+}
 
 function fromFastify(err: FastifyError): AppError | undefined {
   if (err instanceof AppError) return err;
@@ -23,8 +30,11 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     if (e.code === ErrorCode.INTERNAL || e.code === ErrorCode.UNAVAILABLE) request.log.warn({ err: e.cause ?? e }, "request failed");
     const { status, body } = toHttp(e);
     if (e.retryAfter !== undefined) void reply.header("retry-after", String(e.retryAfter));
-    // RFC 6750: a 401 names the scheme, and says when the token given was the problem.
-    if (e.code === ErrorCode.UNAUTHORIZED) void reply.header("www-authenticate", request.headers.authorization ? 'Bearer error="invalid_token"' : "Bearer");
+    // RFC 6750: a 401 names the scheme, and says when the bearer token given was the problem
+    // (another scheme, e.g. Basic, gets the scheme alone).
+    if (e.code === ErrorCode.UNAUTHORIZED) {
+      void reply.header("www-authenticate", bearerToken(request.headers.authorization) !== undefined ? 'Bearer error="invalid_token"' : "Bearer");
+    }
     return reply.status(status).send(body);
   });
   app.setNotFoundHandler((_request, reply) => {
@@ -36,11 +46,21 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
 /**
  * Fastify's `frameworkErrors` option: the router's own refusals (a URL that does not percent-decode,
  * a path parameter over `maxParamLength`) bypass the error handler and would answer Fastify's
- * `{ error: "Bad Request", code: "FST_ERR_BAD_URL", ... }` shape.
+ * `{ error: "Bad Request", code: "FST_ERR_BAD_URL", ... }` shape. They bypass every hook too, the
+ * CORS plugin's among them, so an allowed origin's headers are set here.
  */
-export function frameworkErrors(metrics: Metrics) {
-  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+export function frameworkErrors(metrics: Metrics, cors: CorsPolicy) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     metrics.errors.inc({ code: ErrorCode.INVALID_PAYLOAD });
+    const origin = request.headers.origin;
+    if (cors.allows(origin)) {
+      void reply.headers({
+        "access-control-allow-origin": origin,
+        "access-control-allow-credentials": "true",
+        "access-control-expose-headers": cors.exposedHeaders.join(", "),
+        vary: "Origin",
+      });
+    }
     const message = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path parameter is too long" : "the URL is not valid percent-encoded UTF-8";
     void reply.status(400).send({ error: { code: ErrorCode.INVALID_PAYLOAD, message } });
   };
