@@ -4,7 +4,8 @@
  * doubling a message. A busy conversation keeps at most the SDK's 1000 messages on the page; paging
  * back holds what the reader asked for until they are at the newest messages again. Then the
  * page's resilience and layout: a conversation opened offline, a send failed while another
- * conversation was open, a stale presence snapshot, long titles and ids, the message box's limit;
+ * conversation was open, a stale presence snapshot, long titles and ids, the message box's limit
+ * (the node's, from `GET /limits`);
  * the URL (Back/Forward, malformed and foreign links, sign-out), tokens that are not JWTs or have
  * expired, user ids holding bidi controls, and messages sent as typed.
  */
@@ -211,6 +212,24 @@ describe("browser: history on a lone node", () => {
     assert.equal(await input.getAttribute("maxlength"), "4000");
     await input.fill("a".repeat(4001));
     assert.equal((await input.inputValue()).length, 4000);
+    await context.close();
+  });
+
+  it("sizes the message box from the node's GET /limits: a MAX_MESSAGE_LENGTH above the default is usable", async () => {
+    const roomy = await startNode({ RATE_LIMIT_DISABLED: "1", MAX_MESSAGE_LENGTH: "6000" });
+    const owner = api(roomy.url, await mintToken("lena"));
+    const conv = await owner.post<{ id: string }>("/conversations", { members: ["bob"], title: "Roomy" });
+    assert.equal(conv.status, 201);
+    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+    const page = await context.newPage();
+    await signIn(page, roomy.url, "lena");
+    await page.getByTestId("conversation-item").filter({ hasText: "Roomy" }).click();
+    const input = page.getByTestId("message-input");
+    await page.locator('[data-testid="message-input"][maxlength="6000"]').waitFor();
+    await input.fill("b".repeat(6001));
+    assert.equal((await input.inputValue()).length, 6000);
+    await input.press("Enter");
+    await eventually(async () => (await owner.get<{ messages: { message: string }[] }>(`/conversations/${conv.body.id}/messages`)).body.messages.some((m) => m.message.length === 6000), 10_000, "the 6000-character message stored");
     await context.close();
   });
 

@@ -19,3 +19,4 @@ export { createRestApi, fetchDevToken, type FetchLike, type HistoryQuery, type P
 export { Timeline } from "./timeline.ts";
 export { TypingThrottle, type TypingSink } from "./typing.ts";
 export { newClientMessageId, subjectOf } from "./ids.ts";
+export type { ServerLimits } from "@chat/protocol";

@@ -3,7 +3,7 @@
  * mapped to ChatError. Used by the client for history, catch-up and the send fallback, and by the
  * page for conversations and presence.
  */
-import type { Conversation, CreateConversationBody, ErrorBody, MessageData, MessagePage } from "@chat/protocol";
+import type { Conversation, CreateConversationBody, ErrorBody, MessageData, MessagePage, ServerLimits } from "@chat/protocol";
 import { ChatError } from "./errors.ts";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -38,6 +38,8 @@ export interface RestApi {
   history(id: string, query?: HistoryQuery): Promise<MessagePage>;
   presence(id: string): Promise<{ online: string[] }>;
   postMessage(id: string, body: { message: string; clientMessageId?: string }): Promise<PostedMessage>;
+  /** The node's limits (`GET /limits`): message length, typing window, id lengths, page sizes. */
+  limits(): Promise<ServerLimits>;
 }
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "");
@@ -115,6 +117,9 @@ export function createRestApi(opts: RestOptions): RestApi {
     async postMessage(id, body) {
       const res = await req<MessageData>("POST", `${conv(id)}/messages`, body);
       return { message: res.body, duplicate: res.status === 200 };
+    },
+    async limits() {
+      return (await req<ServerLimits>("GET", "/limits")).body;
     },
   };
 }

@@ -12,3 +12,23 @@ export const Limits = {
   missedMax: 200,
   defaultMaxMessageLength: 4000,
 } as const;
+
+/**
+ * `GET /limits`: what one node accepts, for clients to size their inputs (the contract names
+ * `MAX_MESSAGE_LENGTH` and `TYPING_TIMEOUT_MS` but gives clients no way to read them).
+ */
+export interface ServerLimits {
+  /** Characters (UTF-16 code units) in a message: the node's MAX_MESSAGE_LENGTH. */
+  maxMessageLength: number;
+  /** How long a `typing` lasts without another: the node's TYPING_TIMEOUT_MS. */
+  typingTimeoutMs: number;
+  clientMessageIdMaxLength: number;
+  /** User and conversation ids. */
+  idMaxLength: number;
+  titleMaxLength: number;
+  membersMax: number;
+  /** `limit` of a history page. */
+  pageMax: number;
+  /** Messages in `joinConversation`'s `missed`. */
+  missedMax: number;
+}

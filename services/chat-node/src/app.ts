@@ -15,7 +15,7 @@ import type { Config } from "./config.ts";
 import { usesDevSecret } from "./config.ts";
 import { createAuthenticator } from "./auth.ts";
 import { AppError } from "./errors.ts";
-import { ErrorCode } from "@chat/protocol";
+import { ErrorCode, Limits, type ServerLimits } from "@chat/protocol";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createRateLimiter } from "./rate-limit.ts";
 import { createStore } from "./store/index.ts";
@@ -152,7 +152,17 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),
     ],
   });
-  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, presence: broker.presence, announce: (m, receivedAt) => realtime.announce(m, receivedAt) });
+  const limits: ServerLimits = {
+    maxMessageLength: config.maxMessageLength,
+    typingTimeoutMs: config.typingTimeoutMs,
+    clientMessageIdMaxLength: Limits.clientMessageIdMaxLength,
+    idMaxLength: Limits.idMaxLength,
+    titleMaxLength: Limits.titleMaxLength,
+    membersMax: Limits.membersMax,
+    pageMax: Limits.pageMax,
+    missedMax: Limits.missedMax,
+  };
+  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, limits, presence: broker.presence, announce: (m, receivedAt) => realtime.announce(m, receivedAt) });
   if (config.devTokens) await fastify.register(devRoutes, { auth });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (fs.existsSync(path.join(webDir, "index.html"))) {

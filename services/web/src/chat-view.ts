@@ -14,8 +14,9 @@ const LIST_REFRESH_MS = 5000;
 /** Bounds the older pages loaded at once to fill a tall window. */
 const MAX_FILL_PAGES = 5;
 /**
- * The node's MAX_MESSAGE_LENGTH default (UTF-16 code units, as HTML's maxlength counts). The node
- * does not publish its limit; a PAYLOAD_TOO_LARGE answer naming a lower one lowers it.
+ * The node's MAX_MESSAGE_LENGTH default (UTF-16 code units, as HTML's maxlength counts), until
+ * `GET /limits` answers with the node's own; a PAYLOAD_TOO_LARGE answer naming a lower one (a node
+ * behind the same balancer configured lower) lowers it.
  */
 const DEFAULT_MAX_MESSAGE_LENGTH = 4000;
 
@@ -399,6 +400,12 @@ export function startChatView(opts: ChatViewOptions): () => void {
 
   showState(client.state);
   if (ui.input.maxLength <= 0) ui.input.maxLength = DEFAULT_MAX_MESSAGE_LENGTH;
+  client.rest.limits().then(
+    (limits) => {
+      if (!stopped && Number.isInteger(limits.maxMessageLength) && limits.maxMessageLength >= 1) ui.input.maxLength = limits.maxMessageLength;
+    },
+    () => undefined, // an older node without /limits: the default, lowered by refusals
+  );
   ui.view.hidden = false;
   void refreshList().then(followHash);
 

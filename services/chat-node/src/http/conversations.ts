@@ -8,7 +8,7 @@ import type { Metrics } from "../metrics.ts";
 import type { RateLimiter } from "../rate-limit.ts";
 import type { ChatService } from "../use-cases/chat-service.ts";
 import type { PresenceTracker } from "../cluster/types.ts";
-import { Id, type MessageData } from "@chat/protocol";
+import { Id, type MessageData, type ServerLimits } from "@chat/protocol";
 
 const v = {
   create: compileValidator(CreateConversationBody),
@@ -32,6 +32,8 @@ export interface ConversationRoutesDeps {
   announce(message: MessageData, receivedAt: number): void;
   presence: PresenceTracker;
   metrics: Metrics;
+  /** Answered by `GET /limits`. */
+  limits: ServerLimits;
 }
 
 /** The `:id` of the path; refused as INVALID_PAYLOAD naming the path, not a payload. */
@@ -86,6 +88,11 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
     d.metrics.messagesStored.inc();
     d.announce(message, receivedAt);
     return reply.status(201).send(message);
+  });
+
+  app.get("/limits", async (req) => {
+    d.limiter.check("rest_read", req.userId);
+    return d.limits;
   });
 
   app.get("/conversations/:id/presence", async (req) => {

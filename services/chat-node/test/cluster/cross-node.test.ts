@@ -30,6 +30,8 @@ for (const { adapter, shards } of VARIANTS) {
       const online = await api(fx.cluster.url, await mintToken("alice")).get<{ online: string[] }>(`/conversations/${conv}/presence`);
       assert.equal(online.status, 200);
       assert.deepEqual(online.body.online, ["alice", "bob"], "presence lists both users, whichever node answers");
+      const limits = await api(fx.cluster.url, await mintToken("alice")).get<{ maxMessageLength?: unknown }>("/limits");
+      assert.deepEqual([limits.status, typeof limits.body.maxMessageLength], [200, "number"], "GET /limits reaches a node through nginx");
 
       // Typing from node 2 reaches node 1: true once, then false once after TYPING_TIMEOUT_MS.
       await bob.socket.timeout(3000).emitWithAck("typing", { conversationId: conv });
