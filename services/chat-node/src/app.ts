@@ -127,15 +127,12 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   });
   // Requests whose handler runs (body read, a send waiting for its commit): the drain's cut-off
   // waits for them, so a REST send in flight is answered, as a socket send is.
+  // Counted until the response's `close`, which follows its end and a client's disconnect alike
+  // (onResponse and onRequestAbort miss a client that leaves after its body was read).
   const handling = new Set<FastifyRequest>();
-  fastify.addHook("preHandler", async (req) => {
+  fastify.addHook("preHandler", async (req, reply) => {
     handling.add(req);
-  });
-  fastify.addHook("onResponse", async (req) => {
-    handling.delete(req);
-  });
-  fastify.addHook("onRequestAbort", async (req) => {
-    handling.delete(req);
+    reply.raw.once("close", () => handling.delete(req));
   });
   // Per-request lines at debug only: at info they would cost throughput and fill disks under load.
   if (logger.isLevelEnabled("debug")) {

@@ -161,6 +161,42 @@ describe("durability", () => {
     }
   });
 
+  it("a REST send its client gave up on does not hold a later drain until SHUTDOWN_TIMEOUT_MS", async () => {
+    const dataDir = tempDir();
+    const node = await startNode({ DATA_DIR: dataDir, SHUTDOWN_TIMEOUT_MS: "60000" });
+    const conv = await createConversation(node.url, "alice", ["bob"]);
+    const token = await mintToken("alice");
+    // The send waits for SQLite's write lock, held by another process, and its client gives up.
+    const holder = new DatabaseSync(path.join(dataDir, "chat.db"));
+    holder.exec("PRAGMA busy_timeout = 5000");
+    holder.exec("BEGIN EXCLUSIVE");
+    const abort = new AbortController();
+    const send = fetch(`${node.url}/conversations/${conv.id}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ message: "given up on" }),
+      signal: abort.signal,
+    }).catch((e: Error) => e.name);
+    await sleep(300);
+    abort.abort();
+    assert.equal(await send, "AbortError");
+    holder.exec("COMMIT");
+    holder.close();
+    await sleep(500);
+    // A connection that never sends a request: the drain cuts it once no handler runs.
+    const idle = net.connect(Number(new URL(node.url).port), "127.0.0.1");
+    idle.on("error", () => undefined);
+    await new Promise((resolve) => idle.once("connect", resolve));
+    const t0 = Date.now();
+    try {
+      assert.equal(await node.stop("SIGTERM"), 0);
+      // Not a speed check: a handler counted forever would hold the cut-off to the deadline (59.5 s).
+      assert.ok(Date.now() - t0 < 30_000, `drained in ${Date.now() - t0} ms, not at the deadline`);
+    } finally {
+      idle.destroy();
+    }
+  });
+
   it("after SIGTERM a client reconnects on its own (to the next node of the same DATA_DIR)", async () => {
     const dataDir = tempDir();
     const a = await startNode({ DATA_DIR: dataDir });

@@ -69,6 +69,8 @@ export function startChatView(opts: ChatViewOptions): () => void {
   const seenSeq = new Map<string, number>();
   const cleanups: (() => void)[] = [];
   let stopped = false;
+  /** A PAYLOAD_TOO_LARGE named a lower limit than the box had. */
+  let lowered = false;
   const listen = <K extends keyof WindowEventMap>(target: HTMLElement | Window | Document, type: K, fn: (e: WindowEventMap[K]) => void) => {
     target.addEventListener(type, fn as EventListener);
     cleanups.push(() => target.removeEventListener(type, fn as EventListener));
@@ -308,7 +310,10 @@ export function startChatView(opts: ChatViewOptions): () => void {
   /** A node configured below the default says its limit in the refusal ("at most N characters"). */
   function learnMaxLength(message: string): void {
     const n = Number(/at most (\d+)/.exec(message)?.[1]);
-    if (Number.isInteger(n) && n >= 1 && n < ui.input.maxLength) ui.input.maxLength = n;
+    if (Number.isInteger(n) && n >= 1 && n < ui.input.maxLength) {
+      ui.input.maxLength = n;
+      lowered = true;
+    }
   }
 
   client.on("state", (state) => {
@@ -402,7 +407,8 @@ export function startChatView(opts: ChatViewOptions): () => void {
   if (ui.input.maxLength <= 0) ui.input.maxLength = DEFAULT_MAX_MESSAGE_LENGTH;
   client.rest.limits().then(
     (limits) => {
-      if (!stopped && Number.isInteger(limits.maxMessageLength) && limits.maxMessageLength >= 1) ui.input.maxLength = limits.maxMessageLength;
+      // A refusal that lowered the limit meanwhile came from the node that counts (another may answer here).
+      if (!stopped && !lowered && Number.isInteger(limits.maxMessageLength) && limits.maxMessageLength >= 1) ui.input.maxLength = limits.maxMessageLength;
     },
     () => undefined, // an older node without /limits: the default, lowered by refusals
   );

@@ -53,12 +53,12 @@ export function frameworkErrors(metrics: Metrics, cors: CorsPolicy) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
     metrics.errors.inc({ code: ErrorCode.INVALID_PAYLOAD });
     const origin = request.headers.origin;
+    void reply.header("vary", "Origin"); // as the plugin sends it, allowed origin or not
     if (cors.allows(origin)) {
       void reply.headers({
         "access-control-allow-origin": origin,
         "access-control-allow-credentials": "true",
         "access-control-expose-headers": cors.exposedHeaders.join(", "),
-        vary: "Origin",
       });
     }
     const message = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path parameter is too long" : "the URL is not valid percent-encoded UTF-8";
