@@ -31,11 +31,11 @@ describe("browser: history on a lone node", () => {
     await stopAll();
   });
 
-  /** A fresh browser context (its own sessionStorage) with `userId` signed in on the node's page. */
-  async function signedIn(userId: string, viewport = { width: 900, height: 600 }) {
+  /** A fresh browser context (its own sessionStorage) with `userId` signed in on the page of `url` (the suite's node unless given). */
+  async function signedIn(userId: string, viewport = { width: 900, height: 600 }, url = node.url) {
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
-    await signIn(page, node.url, userId);
+    await signIn(page, url, userId);
     return { context, page };
   }
 
@@ -220,9 +220,7 @@ describe("browser: history on a lone node", () => {
     const owner = api(roomy.url, await mintToken("lena"));
     const conv = await owner.post<{ id: string }>("/conversations", { members: ["bob"], title: "Roomy" });
     assert.equal(conv.status, 201);
-    const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
-    const page = await context.newPage();
-    await signIn(page, roomy.url, "lena");
+    const { context, page } = await signedIn("lena", undefined, roomy.url);
     await page.getByTestId("conversation-item").filter({ hasText: "Roomy" }).click();
     const input = page.getByTestId("message-input");
     await page.locator('[data-testid="message-input"][maxlength="6000"]').waitFor();
