@@ -100,9 +100,9 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
 
   installErrorHandling(fastify, metrics);
   installRequestMetrics(fastify, metrics);
-  // The CORS plugin, with the policy above. Registered
-  // before every route so that its onRequest hook runs first: a preflight is answered before
-  // authentication and rate limits, and errors (401, 403, 404, 429) carry the headers too. A
+  // The CORS plugin with that policy, registered before every route so that its onRequest hook
+  // runs first: a preflight is answered before authentication and rate limits, and errors (401,
+  // 403, 404, 429) carry the headers too (the router's own 400s get them in frameworkErrors). A
   // request without Origin, or from another origin, gets no CORS headers (an OPTIONS is then the
   // usual JSON 404).
   await fastify.register(fastifyCors, {
