@@ -12,16 +12,7 @@
  * identity provider that cannot be reached is UNAVAILABLE, which is not the client's fault.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
-import {
-  SignJWT,
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-} from "jose";
+import { SignJWT, createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { ErrorCode, Limits } from "@chat/protocol";
 import type { JwtSettings } from "./config.ts";
 import { AppError } from "./errors.ts";
@@ -78,13 +69,13 @@ function remoteKeys(s: Partial<JwtSettings>, hooks: AuthHooks): JWTVerifyGetKey 
   });
   const backoffMs = Math.min(1000, s.jwksCooldownMs ?? 30_000);
   let failedAt = -Infinity;
-  let lastKnown: { jwks: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
+  // The keys the provider served last, as a local set, built once per failure (not per token).
+  let lastKnown: JWTVerifyGetKey | undefined;
+  const unavailable = (cause?: unknown) => new AppError(ErrorCode.UNAVAILABLE, "the identity provider's keys cannot be fetched", { cause });
   return async (header, token) => {
-    const known = remote.jwks();
-    if (known && known !== lastKnown?.jwks) lastKnown = { jwks: known, keys: createLocalJWKSet(known) };
     if (performance.now() - failedAt < backoffMs) {
-      if (lastKnown) return lastKnown.keys(header, token);
-      throw new AppError(ErrorCode.UNAVAILABLE, "the identity provider's keys cannot be fetched");
+      if (lastKnown) return lastKnown(header, token);
+      throw unavailable();
     }
     try {
       return await remote(header, token);
@@ -92,8 +83,10 @@ function remoteKeys(s: Partial<JwtSettings>, hooks: AuthHooks): JWTVerifyGetKey 
       if (!isKeyFetchFailure(err)) throw err;
       failedAt = performance.now();
       hooks.onKeyFetchError?.(err);
-      if (lastKnown) return lastKnown.keys(header, token);
-      throw new AppError(ErrorCode.UNAVAILABLE, "the identity provider's keys cannot be fetched", { cause: err });
+      const known = remote.jwks();
+      lastKnown = known ? createLocalJWKSet(known) : undefined;
+      if (lastKnown) return lastKnown(header, token);
+      throw unavailable(err);
     }
   };
 }
