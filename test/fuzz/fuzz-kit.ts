@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { api, collect, connectUser, emitAck, mintToken, waitForEvent, type ChatSocket } from "@chat/test-kit";
+import { api, connectUser, emitAck, mintToken, waitForEvent, type ChatSocket } from "@chat/test-kit";
 import type { Conversation, MessageData, MessagePage, SendAck } from "@chat/protocol";
 
 /** The run's seed: FUZZ_SEED when given (to reproduce a failure), otherwise a fresh one, printed. */
