@@ -4,7 +4,7 @@
  */
 import { Id, compileValidator } from "@chat/protocol";
 import { ConfigError, loadConfig } from "../config.ts";
-import { createAuthenticator } from "../auth.ts";
+import { mintHs256Token } from "@chat/protocol/token";
 
 const [userId, ttl] = process.argv.slice(2);
 const check = compileValidator(Id);
@@ -19,7 +19,7 @@ if (!Number.isInteger(ttlSec) || ttlSec <= 0) {
 }
 try {
   const config = loadConfig();
-  console.log(await createAuthenticator(config.jwtSecret).sign(userId, ttlSec));
+  console.log(mintHs256Token(userId, config.jwtSecret, ttlSec));
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(`configuration error: ${err.message}`);
