@@ -9,8 +9,8 @@
  * configs and logs live in CLUSTER_DIR (default .cluster/ at the repository root).
  */
 import path from "node:path";
-import { REPO_ROOT } from "@chat/test-kit";
-import { CONFIG_VARIABLES } from "../../services/chat-node/src/config.ts";
+import { REPO_ROOT } from "@chat/process-kit";
+import { CONFIG_VARIABLES } from "@chat/chat-node/config";
 import { startCluster } from "./cluster.ts";
 
 /** A malformed launcher variable: one line naming it, exit 78 (EX_CONFIG), as a node does. */

@@ -4,7 +4,7 @@
  * asked and installed, Prometheus scraping every node. `pnpm cluster` (cli.ts) and the cluster
  * fault tests both start it here, so the configuration users run is the one the tests check.
  *
- * Every process is a child tracked by PID (through the test-kit, whose stopAll() also ends them if a
+ * Every process is a child tracked by PID (through @chat/process-kit, whose stopAll() also ends them if a
  * test fails half-way) and stopped by stop(). Ports are free loopback ports unless `basePort` is
  * given: nginx on basePort, node i on basePort+i, Redis on basePort+N+1, Prometheus on basePort+N+2,
  * and with `redisShards` > 1 (a Redis Cluster) shard k on basePort+N+1+k for k >= 2.
@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, type Proc } from "@chat/test-kit";
+import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, type Proc } from "@chat/process-kit";
 import { startRedis, type RedisHandle } from "./redis.ts";
 
 export interface ClusterOptions {

@@ -1,4 +1,4 @@
-import { NODE_MAIN, TEST_SECRET, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "./processes.ts";
+import { NODE_MAIN, TEST_SECRET, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/process-kit";
 
 export interface NodeHandle extends Proc {
   url: string;

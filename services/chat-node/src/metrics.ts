@@ -35,7 +35,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 export interface MetricsOptions {
   redis?: boolean;
-  /** Broadcast frames written past Engine.IO so far in this process (realtime/direct-broadcast.ts). */
+  /** Broadcast frames written past Engine.IO so far in this process (transport/socket/patches/direct-broadcast.ts). */
   directWrites?: () => number;
 }
 

@@ -12,8 +12,8 @@ import { io as ioClient, type Socket } from "socket.io-client";
 import { eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
 import { loadConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import { createRedisBroker, type RedisBroker } from "../../src/cluster/redis-broker.ts";
-import { parseRedisUrl } from "../../src/cluster/redis-connection.ts";
+import { createRedisBroker, type RedisBroker } from "../../src/broker/redis-broker.ts";
+import { parseRedisUrl } from "../../src/broker/redis-connection.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
 

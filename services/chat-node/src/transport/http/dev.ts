@@ -5,8 +5,8 @@
 import type { FastifyInstance } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { Id, compileValidator } from "@chat/protocol";
-import { valid } from "../errors.ts";
-import type { Authenticator } from "../auth.ts";
+import { valid } from "../../errors.ts";
+import type { Authenticator } from "../../auth.ts";
 
 const body = compileValidator(Type.Object({ userId: Id }, { additionalProperties: false }));
 

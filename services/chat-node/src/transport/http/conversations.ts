@@ -1,14 +1,13 @@
-/** The contract's REST section 2: conversations, history, REST sends, presence. */
+/** The contract's REST section 2, thin: authenticate, rate-limit, parse, call the core, answer. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ConversationsQuery, CreateConversationBody, HistoryQuery, PostMessageBody, compileValidator } from "@chat/protocol";
-import { forbidden, invalid, valid } from "../errors.ts";
-import type { Authenticator } from "../auth.ts";
-import { bearerToken } from "../auth.ts";
-import type { Metrics } from "../metrics.ts";
-import type { RateLimiter } from "../rate-limit.ts";
-import type { ChatService } from "../use-cases/chat-service.ts";
-import type { PresenceTracker } from "../cluster/types.ts";
-import { Id, type MessageData, type ServerLimits } from "@chat/protocol";
+import { invalid, valid } from "../../errors.ts";
+import type { Authenticator } from "../../auth.ts";
+import { bearerToken } from "../../auth.ts";
+import type { RateLimiter } from "../../rate-limit.ts";
+import type { ChatCore } from "../../core/chat-core.ts";
+import { wallNow } from "../../core/ports.ts";
+import { Id, type ServerLimits } from "@chat/protocol";
 
 const v = {
   create: compileValidator(CreateConversationBody),
@@ -25,13 +24,9 @@ declare module "fastify" {
 }
 
 export interface ConversationRoutesDeps {
-  service: ChatService;
+  core: ChatCore;
   auth: Authenticator;
   limiter: RateLimiter;
-  /** Broadcasts a stored message and ends its sender's typing from before `receivedAt` (`performance.now()`), as a socket send does. */
-  announce(message: MessageData, receivedAt: number): void;
-  presence: PresenceTracker;
-  metrics: Metrics;
   /** Answered by `GET /limits`. */
   limits: ServerLimits;
 }
@@ -52,18 +47,18 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
   app.post("/conversations", async (req, reply) => {
     d.limiter.check("rest_write", req.userId);
     const body = valid(v.create(req.body));
-    return reply.status(201).send(await d.service.createConversation(req.userId, body));
+    return reply.status(201).send(await d.core.createConversation(req.userId, body));
   });
 
   app.get("/conversations", async (req) => {
     d.limiter.check("rest_read", req.userId);
     const q = valid(v.conversations(req.query ?? {}));
-    return { conversations: await d.service.listConversations(req.userId, q.limit === undefined ? undefined : Number(q.limit)) };
+    return { conversations: await d.core.listConversations(req.userId, q.limit === undefined ? undefined : Number(q.limit)) };
   });
 
   app.get("/conversations/:id", async (req) => {
     d.limiter.check("rest_read", req.userId);
-    return d.service.getConversation(req.userId, conversationId(req));
+    return d.core.getConversation(req.userId, conversationId(req));
   });
 
   app.get("/conversations/:id/messages", async (req) => {
@@ -71,23 +66,16 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
     const id = conversationId(req);
     const q = valid(v.history(req.query ?? {}));
     const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
-    return d.service.history(req.userId, id, { limit: num(q.limit), before: num(q.before), after: num(q.after) });
+    return d.core.history(req.userId, id, { limit: num(q.limit), before: num(q.before), after: num(q.after) });
   });
 
   app.post("/conversations/:id/messages", async (req, reply) => {
-    const receivedAt = performance.now();
+    const receivedAt = wallNow();
     d.limiter.check("rest_write", req.userId);
     const id = conversationId(req);
     const body = valid(v.post(req.body));
-    if (body.senderId !== undefined && body.senderId !== req.userId) throw forbidden("senderId is not the authenticated user");
-    const { message, duplicate } = await d.service.sendMessage(req.userId, { conversationId: id, message: body.message, clientMessageId: body.clientMessageId });
-    if (duplicate) {
-      d.metrics.messagesDuplicate.inc();
-      return reply.status(200).send(message);
-    }
-    d.metrics.messagesStored.inc();
-    d.announce(message, receivedAt);
-    return reply.status(201).send(message);
+    const { message, duplicate } = await d.core.send(req.userId, { ...body, conversationId: id }, undefined, receivedAt);
+    return reply.status(duplicate ? 200 : 201).send(message);
   });
 
   app.get("/limits", async (req) => {
@@ -97,8 +85,6 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
 
   app.get("/conversations/:id/presence", async (req) => {
     d.limiter.check("rest_read", req.userId);
-    const id = conversationId(req);
-    await d.service.requireMember(req.userId, id);
-    return { conversationId: id, online: await d.presence.online(id) };
+    return d.core.presence(req.userId, conversationId(req));
   });
 }

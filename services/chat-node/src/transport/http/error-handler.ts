@@ -4,9 +4,9 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ErrorCode } from "@chat/protocol";
-import { AppError, toAppError, toHttp } from "../errors.ts";
-import type { Metrics } from "../metrics.ts";
-import { bearerToken } from "../auth.ts";
+import { AppError, toAppError, toHttp } from "../../errors.ts";
+import type { Metrics } from "../../metrics.ts";
+import { bearerToken } from "../../auth.ts";
 
 /** Which origins may read REST answers, and the headers they may read (the CORS plugin's settings). */
 export interface CorsPolicy {

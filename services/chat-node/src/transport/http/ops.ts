@@ -1,6 +1,6 @@
 /** Operating a node (CONTRACT.md §5): liveness, readiness naming what failed, metrics. */
 import type { FastifyInstance } from "fastify";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "../../metrics.ts";
 
 export interface Probe {
   name: string;

@@ -6,7 +6,7 @@
  * requests (`/socket.io/`) never reach Fastify and are not counted here.
  */
 import type { FastifyInstance } from "fastify";
-import { UNMATCHED_ROUTE, statusClassLabel, type Metrics } from "../metrics.ts";
+import { UNMATCHED_ROUTE, statusClassLabel, type Metrics } from "../../metrics.ts";
 
 /** Must run before the routes are registered: `onRoute` sees only routes added after it. */
 export function installRequestMetrics(app: FastifyInstance, metrics: Metrics): void {

@@ -1,8 +1,9 @@
 /**
- * Typing state of this node: one entry per (conversation, user) holding one Timeout. A further
- * `typing` within the window only `refresh()`es that timer: no re-broadcast, no new timer. The
- * transitions are the only broadcasts: `true` on the first, `false` once, on expiry or on an
- * explicit end (send, stopTyping, leave, disconnect).
+ * Typing state of this node: one entry per (conversation, user) over all of that user's sessions
+ * here, holding one Timeout. A further `typing` within the window only `refresh()`es that timer:
+ * no re-broadcast, no new timer. The transitions are the only broadcasts: `true` on the first,
+ * `false` once, on expiry or on an explicit end (a send by the user on any node, stopTyping, and
+ * the leave or disconnect of the last session still typing).
  *
  * In a cluster a TypingArbiter (Redis) decides which of this node's transitions are the
  * cluster's: a user typing from sockets on two nodes broadcasts one `true`, and one `false` after
@@ -11,18 +12,22 @@
  * sweeps the arbiter for typing whose every claim lapsed (the dying node held the only one), whose
  * `false` then goes to every socket of the room.
  */
-import type { TypingArbiter, TypingEnd } from "../cluster/types.ts";
+import type { TypingArbiter, TypingEnd } from "../broker/types.ts";
+import { wallNow } from "./ports.ts";
 
-export type TypingEmit = (conversationId: string, userId: string, isTyping: boolean, exceptSocketId: string) => void;
+export type TypingEmit = (conversationId: string, userId: string, isTyping: boolean, exceptSessionId: string) => void;
 
 interface Entry {
   conversationId: string;
   userId: string;
-  socketId: string;
+  /** The session whose `typing` began the window: the broadcasts skip it. */
+  firstSession: string;
+  /** Each session typing in the window, with the wall-clock ms of its last `typing`. */
+  sessions: Map<string, number>;
   timer: NodeJS.Timeout;
   /** When the arbiter last heard of this window (begin or refresh). */
   claimedAt: number;
-  /** `performance.now()` of the last `typing` event. */
+  /** Wall-clock ms of the last `typing`, of any session. */
   lastAt: number;
 }
 
@@ -56,17 +61,18 @@ export class TypingTracker {
     }
   }
 
-  /** Starts or extends typing; true when this was this node's transition. */
-  start(conversationId: string, userId: string, socketId: string): boolean {
+  /** Starts or extends typing of the user from `sessionId`; true when this was this node's transition. */
+  start(conversationId: string, userId: string, sessionId: string): boolean {
     const k = key(conversationId, userId);
     const existing = this.entries.get(k);
     const a = this.arbiter;
+    const now = wallNow();
     if (existing) {
       existing.timer.refresh();
-      existing.lastAt = performance.now();
-      const now = Date.now();
-      if (a && now - existing.claimedAt >= a.refreshAfterMs) {
-        existing.claimedAt = now;
+      existing.lastAt = now;
+      existing.sessions.set(sessionId, now);
+      if (a && Date.now() - existing.claimedAt >= a.refreshAfterMs) {
+        existing.claimedAt = Date.now();
         void a.begin(conversationId, userId);
       }
       return false;
@@ -74,22 +80,24 @@ export class TypingTracker {
     const entry: Entry = {
       conversationId,
       userId,
-      socketId,
+      firstSession: sessionId,
+      sessions: new Map([[sessionId, now]]),
       timer: setTimeout(() => this.end(conversationId, userId), this.timeoutMs),
       claimedAt: Date.now(),
-      lastAt: performance.now(),
+      lastAt: now,
     };
     entry.timer.unref();
     this.entries.set(k, entry);
-    if (!a) this.emit(conversationId, userId, true, socketId);
-    else void a.begin(conversationId, userId).then((first) => first && !this.closed && this.emit(conversationId, userId, true, socketId));
+    if (!a) this.emit(conversationId, userId, true, sessionId);
+    else void a.begin(conversationId, userId).then((first) => first && !this.closed && this.emit(conversationId, userId, true, sessionId));
     return true;
   }
 
   /**
-   * Ends typing now; true when the user was typing here. With `unlessAfter` (a `performance.now()`),
-   * typing refreshed after that moment is left alone: a send ends the typing that came before it,
-   * not the typing of the next message, which may arrive while the send is being stored.
+   * Ends the user's typing now, whichever sessions typed; true when the user was typing here. With
+   * `unlessAfter` (wall-clock ms), typing refreshed after that moment is left alone: a send ends the
+   * typing that came before it, not the typing of the next message, which may arrive while the send
+   * is being stored.
    */
   end(conversationId: string, userId: string, unlessAfter?: number): boolean {
     const k = key(conversationId, userId);
@@ -98,30 +106,36 @@ export class TypingTracker {
     if (unlessAfter !== undefined && entry.lastAt > unlessAfter) return false;
     clearTimeout(entry.timer);
     this.entries.delete(k);
-    if (!this.arbiter) this.emit(conversationId, userId, false, entry.socketId);
-    else void this.arbiter.end(conversationId, userId).then((r) => this.settled(conversationId, userId, entry.socketId, r));
+    if (!this.arbiter) this.emit(conversationId, userId, false, entry.firstSession);
+    else void this.arbiter.end(conversationId, userId).then((r) => this.settled(conversationId, userId, entry.firstSession, r));
     return true;
   }
 
-  private settled(conversationId: string, userId: string, socketId: string, r: TypingEnd): void {
+  /**
+   * One session of the user stopped counting (it left the room or disconnected). The typing ends
+   * now when no other session of the user typed within the window; otherwise it runs on.
+   */
+  endBySession(conversationId: string, userId: string, sessionId: string): void {
+    const entry = this.entries.get(key(conversationId, userId));
+    if (!entry || !entry.sessions.delete(sessionId)) return;
+    const since = wallNow() - this.timeoutMs;
+    for (const [id, at] of entry.sessions) if (at < since) entry.sessions.delete(id);
+    if (entry.sessions.size === 0) this.end(conversationId, userId);
+  }
+
+  private settled(conversationId: string, userId: string, sessionId: string, r: TypingEnd): void {
     if (this.closed) return;
-    if (r.ended) return this.emit(conversationId, userId, false, socketId);
+    if (r.ended) return this.emit(conversationId, userId, false, sessionId);
     const a = this.arbiter;
     if (!a || r.recheckInMs === undefined) return;
     const k = key(conversationId, userId);
     clearTimeout(this.rechecks.get(k));
     const timer = setTimeout(() => {
       this.rechecks.delete(k);
-      void a.recheck(conversationId, userId).then((again) => this.settled(conversationId, userId, socketId, again));
+      void a.recheck(conversationId, userId).then((again) => this.settled(conversationId, userId, sessionId, again));
     }, r.recheckInMs + 20);
     timer.unref();
     this.rechecks.set(k, timer);
-  }
-
-  /** Ends the typing that `socketId` started in the conversation (leave). */
-  endBySocket(conversationId: string, userId: string, socketId: string): void {
-    const entry = this.entries.get(key(conversationId, userId));
-    if (entry && entry.socketId === socketId) this.end(conversationId, userId);
   }
 
   /** Typing entries currently held. */

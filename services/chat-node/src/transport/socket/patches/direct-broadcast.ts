@@ -21,11 +21,12 @@
  *
  * The patch is on socket.io-adapter's in-memory `Adapter.prototype.broadcast`, which is also the
  * local delivery of the Redis adapters (their `broadcast` and their handling of other nodes'
- * broadcasts call it through `super`). It relies on the internals named above; the tests in
+ * broadcasts call it through `super`); `broadcast-chain.ts` installs it there. It relies on the internals named above; the tests in
  * `direct-broadcast.test.ts` fail if those move.
  */
 import type { Socket as TcpSocket } from "node:net";
-import { Adapter, type BroadcastOptions } from "socket.io-adapter";
+import type { Adapter, BroadcastOptions } from "socket.io-adapter";
+import { useDirectBroadcast } from "./broadcast-chain.ts";
 
 /** Socket.IO's packet as the adapter receives it. */
 interface Packet {
@@ -95,14 +96,9 @@ function textFrame(payload: Buffer): Buffer {
   return frame;
 }
 
-let installed = false;
-
-/** Installs the direct path once per process (idempotent). */
-export function installDirectBroadcast(): void {
-  if (installed) return;
-  installed = true;
-  const original = Adapter.prototype.broadcast;
-  Adapter.prototype.broadcast = function broadcast(this: Adapter, packet: Packet, opts: BroadcastOptions): void {
+/** The direct path over Socket.IO's own `broadcast` (`original`), as `broadcast-chain.ts` composes it. */
+export function directBroadcast(original: Adapter["broadcast"]): Adapter["broadcast"] {
+  return function broadcast(this: Adapter, packet: Packet, opts: BroadcastOptions): void {
     const flags = opts.flags ?? {};
     // A volatile packet is dropped for a socket whose transport is busy: Socket.IO's own rule.
     if (flags.volatile) {
@@ -134,4 +130,9 @@ export function installDirectBroadcast(): void {
       socket.client.writeToEngine(encoded, packetOpts);
     });
   };
+}
+
+/** Installs the direct path once per process (idempotent). */
+export function installDirectBroadcast(): void {
+  useDirectBroadcast(directBroadcast);
 }

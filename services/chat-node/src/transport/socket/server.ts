@@ -1,22 +1,25 @@
 /**
  * Socket.IO on the node's HTTP server: the handshake (authentication, connection cap), connection
- * accounting, and draining. `io.use()` does authentication and admission only.
+ * accounting, the per-socket policies, and draining. `io.use()` does authentication and admission
+ * only; events go to the thin handlers, which call the core.
  */
-import { ServerResponse, type IncomingMessage, type Server as HttpServer } from "node:http";
-import { Server, type Socket } from "socket.io";
-import { ConnectError, type MessageData } from "@chat/protocol";
-import type { Config } from "../config.ts";
-import type { Authenticator } from "../auth.ts";
-import type { Broker } from "../cluster/types.ts";
-import { disconnectReasonLabel } from "../metrics.ts";
-import { createHandlers, type HandlerDeps } from "./handlers.ts";
-import { installDrainGate } from "./drain-gate.ts";
-import { installDirectBroadcast } from "./direct-broadcast.ts";
-import { slowConsumerCheck } from "./slow-consumers.ts";
-import { tokenExpiryCheck } from "./token-expiry.ts";
-import { sweepSockets, type SocketCheck } from "./socket-sweep.ts";
-import { Broadcaster } from "./broadcaster.ts";
-import { TypingTracker } from "./typing.ts";
+import type { Server as HttpServer } from "node:http";
+import { Server } from "socket.io";
+import { ConnectError } from "@chat/protocol";
+import type { Logger } from "pino";
+import type { Config } from "../../config.ts";
+import type { Authenticator } from "../../auth.ts";
+import type { Broker } from "../../broker/types.ts";
+import { disconnectReasonLabel, type Metrics } from "../../metrics.ts";
+import type { RateLimiter } from "../../rate-limit.ts";
+import type { ChatCore } from "../../core/chat-core.ts";
+import { createHandlers } from "./handlers.ts";
+import { SocketFanout, type ChatServer, type ChatSocket } from "./fanout.ts";
+import { installDrainGate } from "./policies/drain-gate.ts";
+import { slowConsumerCheck } from "./policies/slow-consumers.ts";
+import { tokenExpiryCheck } from "./policies/token-expiry.ts";
+import { sweepSockets, type SocketCheck } from "./policies/socket-sweep.ts";
+import { installDirectBroadcast, releaseHandshake, releaseUpgradeRequest } from "./patches/index.ts";
 
 export const SOCKET_PATH = "/socket.io/";
 
@@ -24,36 +27,21 @@ function refusal(code: string, message: string): Error {
   return Object.assign(new Error(code), { data: { code, message } });
 }
 
-/**
- * Engine.IO answers a WebSocket upgrade through a stand-in response object that a `close` listener
- * on the TCP socket keeps for the whole connection, and that object keeps the upgrade request (its
- * headers, URL, parser leftovers: about 2 KB a socket). Engine.IO reads it only until it calls
- * `writeHead()` and hands the request to ws; from then on the reference is let go.
- */
-function releaseUpgradeRequest(_req: IncomingMessage, res: unknown, next: (err?: unknown) => void): void {
-  if (!(res instanceof ServerResponse) && typeof res === "object" && res !== null && "req" in res) {
-    (res as unknown as { writeHead: unknown }).writeHead = writeHeadThenRelease;
-  }
-  next();
-}
-function writeHeadThenRelease(this: { req: unknown }, ...args: unknown[]): unknown {
-  const proto = Object.getPrototypeOf(this) as { writeHead?: (...a: unknown[]) => unknown };
-  const out = proto.writeHead?.apply(this, args);
-  this.req = null;
-  return out;
-}
-
-export interface RealtimeDeps extends Omit<HandlerDeps, "inflight" | "isDraining" | "broadcaster" | "typing" | "announce"> {
+export interface RealtimeDeps {
   config: Readonly<Config>;
   auth: Authenticator;
   broker: Broker;
+  limiter: RateLimiter;
+  metrics: Metrics;
+  logger: Logger;
 }
 
 export interface Realtime {
-  io: Server;
-  broadcaster: Broadcaster;
-  /** A message was stored (by socket or REST): broadcast it and end its sender's typing from before `receivedAt` (the send's `performance.now()`). */
-  announce(message: MessageData, receivedAt: number, sender?: Socket): void;
+  io: ChatServer;
+  /** The core's ports over this server's rooms and adapter. */
+  ports: SocketFanout;
+  /** Starts handling client events with the core (once, after it is built over `ports`). */
+  serve(core: ChatCore): void;
   /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
   drain(deadline: number): Promise<void>;
   /** Events being handled now. */
@@ -62,21 +50,16 @@ export interface Realtime {
 }
 
 export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime {
-  const { config, metrics } = deps;
+  const { config, metrics, logger } = deps;
   if (config.broadcastDirectWrite) installDirectBroadcast();
-  const io = new Server(server, {
+  const io: ChatServer = new Server(server, {
     path: SOCKET_PATH,
     serveClient: false,
     maxHttpBufferSize: config.socketMaxBufferBytes,
     cors: { origin: config.corsOrigins.includes("*") ? true : config.corsOrigins, methods: ["GET", "POST"], credentials: true },
     ...(deps.broker.adapter ? { adapter: deps.broker.adapter } : {}),
   });
-  const broadcaster = new Broadcaster(io, metrics);
-  const typing = new TypingTracker(config.typingTimeoutMs, (c, u, t, except) => broadcaster.typing(c, u, t, except), deps.broker.typing);
-  const announce = (message: MessageData, receivedAt: number, sender?: Socket) => {
-    broadcaster.newMessage(message, sender);
-    typing.end(message.conversationId, message.senderId, receivedAt);
-  };
+  const ports = new SocketFanout(io, metrics, deps.broker.kind !== "local");
   let draining = false;
   let connected = 0;
   const inflight = { count: 0, onIdle: () => {} };
@@ -84,11 +67,11 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   // One walk over the sockets each second for both bounds no event triggers.
   const checks = [
     tokenExpiryCheck((info) => {
-      if (deps.logger.isLevelEnabled("debug")) deps.logger.debug(info, "token expired: transport closed");
+      if (logger.isLevelEnabled("debug")) logger.debug(info, "token expired: transport closed");
     }),
     slowConsumerCheck(config.socketMaxOutgoingBytes, (info) => {
       metrics.slowConsumersCut.inc();
-      deps.logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
+      logger.warn({ ...info, limit: config.socketMaxOutgoingBytes }, "slow consumer cut: too much waiting to be sent");
     }),
   ].filter((c): c is SocketCheck => c !== undefined);
   const stopSweeping = sweepSockets(io, checks);
@@ -106,8 +89,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
     deps.auth.identify(token).then(
       ({ userId, expiresAt }) => {
-        socket.data.userId = userId;
-        if (expiresAt !== undefined) socket.data.expiresAt = expiresAt;
+        socket.data = expiresAt === undefined ? { id: socket.id, userId } : { id: socket.id, userId, expiresAt };
         next();
       },
       () => {
@@ -121,37 +103,33 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     if (event === "newMessage") metrics.countFanout(1);
   };
 
-  const attachHandlers = createHandlers({ ...deps, broadcaster, typing, announce, inflight, isDraining: () => draining });
-  const debug = deps.logger.isLevelEnabled("debug");
+  let attachHandlers: ((socket: ChatSocket) => void) | undefined;
+  const debug = logger.isLevelEnabled("debug");
   // Shared by every socket (`this` is the socket): an idle socket carries no closures of ours.
-  function onDisconnect(this: Socket, reason: string): void {
+  function onDisconnect(this: ChatSocket, reason: string): void {
     connected--;
-    if (debug) deps.logger.debug({ socketId: this.id, userId: this.data.userId, reason }, "socket disconnected");
+    if (debug) logger.debug({ socketId: this.id, userId: this.data.userId, reason }, "socket disconnected");
     metrics.connectedSockets.set(connected);
     metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
   }
   io.engine.use(releaseUpgradeRequest);
-  io.on("connection", (socket: Socket) => {
+  io.on("connection", (socket) => {
     connected++;
-    if (debug) deps.logger.debug({ socketId: socket.id, userId: socket.data.userId, transport: socket.conn.transport.name }, "socket connected");
+    if (debug) logger.debug({ socketId: socket.id, userId: socket.data.userId, transport: socket.conn.transport.name }, "socket connected");
     metrics.connectionsOpened.inc();
     metrics.connectedSockets.set(connected);
     socket.onAnyOutgoing(countOutgoing);
-    // Engine.IO keeps the handshake's IncomingMessage for the whole session, and the handshake keeps
-    // its headers and the token: nothing reads them after authentication, so let them go (Socket.IO's
-    // memory guide; an idle socket is the common case, and the memory per socket is what scales).
-    (socket.conn as unknown as { request: unknown }).request = null;
-    socket.handshake.headers = {};
-    socket.handshake.auth = {};
-    socket.handshake.query = {};
-    attachHandlers(socket);
+    releaseHandshake(socket);
+    attachHandlers?.(socket);
     socket.on("disconnect", onDisconnect);
   });
 
   return {
     io,
-    broadcaster,
-    announce,
+    ports,
+    serve(core) {
+      attachHandlers = createHandlers({ core, limiter: deps.limiter, metrics, logger, inflight, isDraining: () => draining });
+    },
     inflight: () => inflight.count,
     async drain(deadline) {
       draining = true;
@@ -168,7 +146,6 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     },
     async close() {
       stopSweeping();
-      typing.close();
       // io.local: with the Redis adapter a plain io.disconnectSockets() disconnects every node's sockets.
       io.local.disconnectSockets(true);
       io.engine.close();
