@@ -126,7 +126,7 @@ export function createRestApi(opts: RestOptions): RestApi {
 
 /**
  * Asks a node for a development token (`POST /dev/token`), which exists only while the node runs
- * with DEV_TOKENS on (never in production).
+ * with DEV_INSECURE_TOKENS=1 (a local demo; never in production).
  */
 export async function fetchDevToken(baseUrl: string, userId: string, fetchImpl?: FetchLike): Promise<string> {
   const res = await call<{ token: string }>({ baseUrl, fetch: fetchImpl }, "POST", "/dev/token", { userId });

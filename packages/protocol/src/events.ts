@@ -33,4 +33,6 @@ export function isClientEvent(name: unknown): name is ClientEvent {
 export const ConnectError = {
   UNAUTHORIZED: "UNAUTHORIZED",
   UNAVAILABLE: "UNAVAILABLE",
+  /** Too many handshakes from this user (RATE_HANDSHAKE_*), or MAX_CONNECTIONS_PER_USER reached. */
+  RATE_LIMITED: "RATE_LIMITED",
 } as const;

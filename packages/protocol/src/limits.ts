@@ -31,4 +31,12 @@ export interface ServerLimits {
   pageMax: number;
   /** Messages in `joinConversation`'s `missed`. */
   missedMax: number;
+  /** Sockets one user may hold (MAX_CONNECTIONS_PER_USER); absent from older nodes. */
+  maxConnectionsPerUser?: number;
+  /**
+   * The per-user rate limits, by scope (`send`, `join`, ...): `perSec` tokens refill each second up
+   * to `burst`. `clusterWide`: the budget is shared by every node (Redis); `disabled`: none apply
+   * (RATE_LIMIT_DISABLED). Absent from older nodes.
+   */
+  rateLimits?: { disabled: boolean; clusterWide: boolean; scopes: Record<string, { perSec: number; burst: number }> };
 }

@@ -16,7 +16,7 @@ import { createAuthenticator } from "./auth.ts";
 import { AppError } from "./errors.ts";
 import { ErrorCode, Limits, type ServerLimits } from "@chat/protocol";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { createRateLimiter } from "./rate-limit.ts";
+import { createAbuseLimits } from "./abuse-limits.ts";
 import { createStore } from "./store/index.ts";
 import { GroupCommitter } from "./store/group-commit.ts";
 import type { MessageStore } from "./store/types.ts";
@@ -76,13 +76,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     metrics,
   });
   const auth = createAuthenticator(config.jwt, { onKeyFetchError: (err) => logger.warn({ err }, "cannot fetch the identity provider's keys (JWT_JWKS_URL)") });
-  const limiter = createRateLimiter(
-    {
-      disabled: config.rateLimitDisabled,
-      buckets: { send: config.rateSend, typing: config.rateTyping, rest_write: config.rateRestWrite, rest_read: config.rateRestRead },
-    },
-    (scope) => metrics.rateLimited.inc({ scope }),
-  );
+  const abuse = createAbuseLimits(config, logger, metrics);
+  const limiter = abuse.limiter;
 
   // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected).
   const cors: CorsPolicy = {
@@ -100,7 +95,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     frameworkErrors: frameworkErrors(metrics, cors),
   });
   // Socket.IO on Fastify's HTTP server; the core over its rooms; the core's events handled.
-  const realtime = createRealtime(fastify.server, { config, auth, broker, limiter, metrics, logger });
+  const realtime = createRealtime(fastify.server, { config, auth, broker, limiter, connectionCap: abuse.connectionCap, metrics, logger });
   const core = new ChatCore({
     store,
     committer,
@@ -176,16 +171,17 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     membersMax: Limits.membersMax,
     pageMax: Limits.pageMax,
     missedMax: Limits.missedMax,
+    ...abuse.describe(),
   };
   await fastify.register(conversationRoutes, { core, auth, limiter, limits });
-  if (config.devTokens) await fastify.register(devRoutes, { auth });
+  if (config.devTokens) await fastify.register(devRoutes, { auth, limiter });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (fs.existsSync(path.join(webDir, "index.html"))) {
     await fastify.register(fastifyStatic, { root: webDir, prefix: "/", wildcard: false, index: ["index.html"] });
   }
 
   fastify.addHook("onClose", async () => {
-    limiter.close();
+    await abuse.close();
     core.close();
     await realtime.close();
     await committer.close();

@@ -34,8 +34,8 @@ export type RateScope = (typeof RATE_SCOPES)[number];
 
 /** Each scope's variable prefix (`<PREFIX>_PER_SEC`, `<PREFIX>_BURST`) and default bucket. */
 export const RATE_DEFAULTS: Readonly<Record<RateScope, Readonly<{ variable: string } & Bucket>>> = Object.freeze({
-  handshake: { variable: "RATE_HANDSHAKE", perSec: 1, burst: 10 },
-  join: { variable: "RATE_JOIN", perSec: 10, burst: 40 },
+  handshake: { variable: "RATE_HANDSHAKE", perSec: 1, burst: 20 },
+  join: { variable: "RATE_JOIN", perSec: 10, burst: 100 },
   leave: { variable: "RATE_LEAVE", perSec: 10, burst: 40 },
   typing: { variable: "RATE_TYPING", perSec: 10, burst: 20 },
   stop_typing: { variable: "RATE_STOP_TYPING", perSec: 10, burst: 20 },

@@ -5,6 +5,7 @@
  */
 import client from "prom-client";
 import { CLIENT_EVENTS, ERROR_CODES } from "@chat/protocol";
+import { RATE_SCOPES } from "./config.ts";
 
 /** Socket.IO's disconnect reasons, folded into label values; anything else is `other`. */
 export const DISCONNECT_REASONS = [
@@ -17,8 +18,10 @@ export function disconnectReasonLabel(reason: string): (typeof DISCONNECT_REASON
   return (DISCONNECT_REASONS as readonly string[]).includes(label) ? (label as (typeof DISCONNECT_REASONS)[number]) : "other";
 }
 
-export const RATE_SCOPES = ["send", "typing", "rest_write", "rest_read"] as const;
-export type RateScope = (typeof RATE_SCOPES)[number];
+export { RATE_SCOPES, type RateScope } from "./config.ts";
+
+/** Why a handshake was refused: the `reason` label of chat_connections_refused_total. */
+export const REFUSAL_REASONS = ["unauthorized", "capacity", "draining", "rate_limited", "user_cap", "unavailable"] as const;
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -58,7 +61,7 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
       labelNames: ["reason"] as const, registers: [registry],
     }),
     connectionsRefused: new client.Counter({
-      name: "chat_connections_refused_total", help: "Socket.IO handshakes refused (unauthorized, capacity, draining)",
+      name: "chat_connections_refused_total", help: "Socket.IO handshakes refused (unauthorized, capacity, draining, rate_limited, user_cap, unavailable)",
       labelNames: ["reason"] as const, registers: [registry],
     }),
     eventsReceived: new client.Counter({
@@ -94,6 +97,16 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
       registers: [registry],
     }),
     rateLimited: new client.Counter({ name: "chat_rate_limited_total", help: "Requests refused by a rate limit, by scope", labelNames: ["scope"] as const, registers: [registry] }),
+    rateLimitClusterWide: new client.Gauge({
+      name: "chat_rate_limit_cluster_wide",
+      help: "1 while rate limits are settled with Redis (cluster-wide), 0 while the node falls back to its local limits; absent without REDIS_URL",
+      registers: opts.redis ? [registry] : [],
+    }),
+    rateLimitFallbacks: new client.Counter({
+      name: "chat_rate_limit_fallbacks_total",
+      help: "Failed settlements with Redis (rate limits) and connection-cap decisions taken locally because Redis could not be asked, by what fell back",
+      labelNames: ["what"] as const, registers: opts.redis ? [registry] : [],
+    }),
     typingBroadcasts: new client.Counter({ name: "chat_typing_broadcasts_total", help: "Typing transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),
     presenceChanges: new client.Counter({ name: "chat_presence_changes_total", help: "Presence transitions broadcast, by state", labelNames: ["state"] as const, registers: [registry] }),
     storeCommitSeconds: new client.Histogram({ name: "chat_store_commit_seconds", help: "Time to commit one batch to the store", buckets: LATENCY_BUCKETS, registers: [registry] }),
@@ -130,7 +143,11 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
   for (const e of [...CLIENT_EVENTS, "unknown"]) m.eventsReceived.inc({ event: e }, 0);
   for (const c of ERROR_CODES) m.errors.inc({ code: c }, 0);
   for (const r of DISCONNECT_REASONS) m.connectionsClosed.inc({ reason: r }, 0);
-  for (const r of ["unauthorized", "capacity", "draining"]) m.connectionsRefused.inc({ reason: r }, 0);
+  for (const r of REFUSAL_REASONS) m.connectionsRefused.inc({ reason: r }, 0);
+  if (opts.redis) {
+    m.rateLimitClusterWide.set(1);
+    for (const w of ["rate_limit", "connection_cap"]) m.rateLimitFallbacks.inc({ what: w }, 0);
+  }
   for (const s of RATE_SCOPES) m.rateLimited.inc({ scope: s }, 0);
   for (const s of ["start", "stop"]) m.typingBroadcasts.inc({ state: s }, 0);
   for (const s of ["online", "offline"]) m.presenceChanges.inc({ state: s }, 0);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { Server } from "socket.io";
 import { io as ioClient, type Socket } from "socket.io-client";
-import { eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
+import { TEST_SECRET, eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
 import { loadConfig } from "../src/config.ts";
 import { createMetrics } from "../src/metrics.ts";
 import { createBroker } from "../src/broker/index.ts";
@@ -30,7 +30,7 @@ const made: Broker[] = [];
 const closers: (() => Promise<unknown>)[] = [];
 
 async function makeBroker(env: Record<string, string>): Promise<Broker> {
-  const config = loadConfig({ NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
+  const config = loadConfig({ JWT_SECRET: TEST_SECRET, NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
   const b = await createBroker(config, quiet, createMetrics(config.nodeId));
   made.push(b);
   return b;

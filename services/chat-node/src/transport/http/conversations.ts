@@ -44,8 +44,11 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
     req.userId = await d.auth.verify(bearerToken(req.headers.authorization));
   });
 
+  // Each route takes its REST bucket (rest_read / rest_write) and its operation's own, which a
+  // socket event of the same kind shares (a send costs the same by socket and by REST).
   app.post("/conversations", async (req, reply) => {
     d.limiter.check("rest_write", req.userId);
+    d.limiter.check("conversation_create", req.userId);
     const body = valid(v.create(req.body));
     return reply.status(201).send(await d.core.createConversation(req.userId, body));
   });
@@ -63,6 +66,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
 
   app.get("/conversations/:id/messages", async (req) => {
     d.limiter.check("rest_read", req.userId);
+    d.limiter.check("history", req.userId);
     const id = conversationId(req);
     const q = valid(v.history(req.query ?? {}));
     const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
@@ -72,6 +76,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
   app.post("/conversations/:id/messages", async (req, reply) => {
     const receivedAt = wallNow();
     d.limiter.check("rest_write", req.userId);
+    d.limiter.check("send", req.userId);
     const id = conversationId(req);
     const body = valid(v.post(req.body));
     const { message, duplicate } = await d.core.send(req.userId, { ...body, conversationId: id }, undefined, receivedAt);
@@ -85,6 +90,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
 
   app.get("/conversations/:id/presence", async (req) => {
     d.limiter.check("rest_read", req.userId);
+    d.limiter.check("presence", req.userId);
     return d.core.presence(req.userId, conversationId(req));
   });
 }

@@ -1,17 +1,20 @@
 /**
  * Development sign-in for the demo page: `POST /dev/token {"userId"}` → `{ token }`. Registered only
- * when DEV_TOKENS is on, which config refuses together with NODE_ENV=production.
+ * with DEV_INSECURE_TOKENS=1, which config refuses together with NODE_ENV=production. Rate-limited
+ * per client address (the `token` scope): the caller has no identity yet.
  */
 import type { FastifyInstance } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { Id, compileValidator } from "@chat/protocol";
 import { valid } from "../../errors.ts";
 import type { Authenticator } from "../../auth.ts";
+import type { RateLimiter } from "../../rate-limit.ts";
 
 const body = compileValidator(Type.Object({ userId: Id }, { additionalProperties: false }));
 
-export async function devRoutes(app: FastifyInstance, d: { auth: Authenticator }): Promise<void> {
+export async function devRoutes(app: FastifyInstance, d: { auth: Authenticator; limiter: RateLimiter }): Promise<void> {
   app.post("/dev/token", async (req) => {
+    d.limiter.check("token", `ip:${req.ip}`);
     const { userId } = valid(body(req.body));
     return { token: await d.auth.sign(userId), userId };
   });

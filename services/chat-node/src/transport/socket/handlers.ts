@@ -1,6 +1,7 @@
 /**
  * The contract's client events on one socket, thin: count, refuse while draining or past the
- * token's expiry, rate-limit, parse against the protocol's schema, call the core, acknowledge.
+ * token's expiry, rate-limit (every event its own per-user scope, before parsing: refused payloads
+ * cost too), parse against the protocol's schema, call the core, acknowledge.
  * Every failure becomes an error acknowledgement; nothing thrown here reaches Socket.IO.
  */
 import type { Logger } from "pino";
@@ -42,6 +43,9 @@ export interface HandlerDeps {
 }
 
 type Ack = (answer: object) => void;
+
+/** Messages of a join's catch-up that cost one more `join` point (a full page of 200: 4 more). */
+export const JOIN_MISSED_PER_POINT = 50;
 type Handler = (session: SocketSession, payload: unknown) => Promise<object>;
 
 /** Child loggers are made on first use only: idle sockets are the common case. */
@@ -70,9 +74,14 @@ export function createHandlers(d: HandlerDeps): (socket: ChatSocket) => void {
 
   const handlers: Record<ClientEvent, Handler> = {
     async joinConversation(session, payload) {
-      return core.join(session, valid(parse.joinConversation(payload)));
+      limiter.check("join", session.userId);
+      const answer = await core.join(session, valid(parse.joinConversation(payload)));
+      // A catch-up costs what it returns: one more point per JOIN_MISSED_PER_POINT messages.
+      if (answer.missed) limiter.charge("join", session.userId, Math.floor(answer.missed.length / JOIN_MISSED_PER_POINT));
+      return answer;
     },
     async leaveConversation(session, payload) {
+      limiter.check("leave", session.userId);
       await core.leave(session, valid(parse.leaveConversation(payload)));
       return {};
     },
@@ -88,6 +97,7 @@ export function createHandlers(d: HandlerDeps): (socket: ChatSocket) => void {
       return {};
     },
     async stopTyping(session, payload) {
+      limiter.check("stop_typing", session.userId);
       await core.stopTyping(session, valid(parse.stopTyping(payload)));
       return {};
     },

@@ -12,6 +12,8 @@ import type { Authenticator } from "../../auth.ts";
 import type { Broker } from "../../broker/types.ts";
 import { disconnectReasonLabel, type Metrics } from "../../metrics.ts";
 import type { RateLimiter } from "../../rate-limit.ts";
+import type { ConnectionCap } from "../../connection-cap.ts";
+import { AppError } from "../../errors.ts";
 import type { ChatCore } from "../../core/chat-core.ts";
 import { createHandlers } from "./handlers.ts";
 import { SocketFanout, type ChatServer, type ChatSocket } from "./fanout.ts";
@@ -23,8 +25,8 @@ import { installDirectBroadcast, releaseHandshake, releaseUpgradeRequest } from 
 
 export const SOCKET_PATH = "/socket.io/";
 
-function refusal(code: string, message: string): Error {
-  return Object.assign(new Error(code), { data: { code, message } });
+function refusal(code: string, message: string, extra: { retryAfter?: number } = {}): Error {
+  return Object.assign(new Error(code), { data: { code, message, ...extra } });
 }
 
 export interface RealtimeDeps {
@@ -32,6 +34,8 @@ export interface RealtimeDeps {
   auth: Authenticator;
   broker: Broker;
   limiter: RateLimiter;
+  /** MAX_CONNECTIONS_PER_USER; none: no per-user cap. */
+  connectionCap?: ConnectionCap;
   metrics: Metrics;
   logger: Logger;
 }
@@ -75,6 +79,8 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     }),
   ].filter((c): c is SocketCheck => c !== undefined);
   const stopSweeping = sweepSockets(io, checks);
+  /** Sockets that hold a place under the per-user cap, released once at their disconnect. */
+  const admitted = new Set<string>();
 
   io.use((socket, next) => {
     if (draining) {
@@ -87,17 +93,51 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     }
     const auth: unknown = socket.handshake.auth;
     const token = auth && typeof auth === "object" ? (auth as { token?: unknown }).token : undefined;
-    deps.auth.identify(token).then(
-      ({ userId, expiresAt }) => {
-        socket.data = expiresAt === undefined ? { id: socket.id, userId } : { id: socket.id, userId, expiresAt };
-        next();
-      },
-      () => {
-        metrics.connectionsRefused.inc({ reason: "unauthorized" });
-        next(refusal(ConnectError.UNAUTHORIZED, "missing, invalid or expired token"));
-      },
-    );
+    admit(socket, token).then(next, (err: unknown) => {
+      logger.warn({ err }, "handshake admission failed");
+      next(refusal(ConnectError.UNAVAILABLE, "the node cannot admit connections now"));
+    });
   });
+
+  /**
+   * The handshake's admission, after the drain and capacity checks: a valid token, the user's
+   * handshake rate (RATE_HANDSHAKE_*), then a place under MAX_CONNECTIONS_PER_USER (cluster-wide
+   * with Redis), which the socket holds until it disconnects. Resolves to next()'s argument.
+   */
+  async function admit(socket: ChatSocket, token: unknown): Promise<Error | undefined> {
+    let identity: Awaited<ReturnType<Authenticator["identify"]>>;
+    try {
+      identity = await deps.auth.identify(token);
+    } catch (err) {
+      if (err instanceof AppError && err.code === "UNAVAILABLE") {
+        metrics.connectionsRefused.inc({ reason: "unavailable" });
+        return refusal(ConnectError.UNAVAILABLE, "the identity provider cannot be reached, retry later");
+      }
+      metrics.connectionsRefused.inc({ reason: "unauthorized" });
+      return refusal(ConnectError.UNAUTHORIZED, "missing, invalid or expired token");
+    }
+    const { userId, expiresAt } = identity;
+    try {
+      deps.limiter.check("handshake", userId);
+    } catch (err) {
+      metrics.connectionsRefused.inc({ reason: "rate_limited" });
+      return refusal(ConnectError.RATE_LIMITED, "too many connections opened, retry later", { retryAfter: (err as AppError).retryAfter });
+    }
+    const cap = deps.connectionCap;
+    if (cap && !(await cap.admit(userId))) {
+      metrics.connectionsRefused.inc({ reason: "user_cap" });
+      return refusal(ConnectError.RATE_LIMITED, `this user holds ${cap.max} connections, the most allowed (MAX_CONNECTIONS_PER_USER)`);
+    }
+    // The client may have gone while we waited: Socket.IO then drops the socket without a
+    // `disconnect`, so its place is given back here (same tick as Socket.IO's own check).
+    if (socket.conn.readyState !== "open" || draining) {
+      cap?.release(userId);
+      return refusal(ConnectError.UNAVAILABLE, draining ? "node is draining" : "connection closed during the handshake");
+    }
+    socket.data = expiresAt === undefined ? { id: socket.id, userId } : { id: socket.id, userId, expiresAt };
+    if (cap) admitted.add(socket.id);
+    return undefined;
+  }
 
   const countOutgoing = (event: string) => {
     if (event === "newMessage") metrics.countFanout(1);
@@ -108,6 +148,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
   // Shared by every socket (`this` is the socket): an idle socket carries no closures of ours.
   function onDisconnect(this: ChatSocket, reason: string): void {
     connected--;
+    if (admitted.delete(this.id)) deps.connectionCap?.release(this.data.userId);
     if (debug) logger.debug({ socketId: this.id, userId: this.data.userId, reason }, "socket disconnected");
     metrics.connectedSockets.set(connected);
     metrics.connectionsClosed.inc({ reason: disconnectReasonLabel(reason) });
