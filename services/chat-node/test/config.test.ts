@@ -349,6 +349,15 @@ describe("configuration", () => {
     });
   }
 
+  it("a node without a key, or with the published secret, does not start (exit 78 naming JWT_SECRET)", async () => {
+    for (const env of [{ JWT_SECRET: "" }, { JWT_SECRET: "", NODE_ENV: "development" }, { JWT_SECRET: DEV_SECRET }]) {
+      const r = await runNode(env);
+      assert.equal(r.code, 78, `${JSON.stringify(env)}: ${r.stderr}`);
+      assert.match(r.stderr, /configuration error: JWT_SECRET/);
+      assert.doesNotMatch(r.stderr, STACK_LINE);
+    }
+  });
+
   it("a WEB_DIR that is not there stops the node with exit 78 naming it", async () => {
     const r = await runNode({ WEB_DIR: path.join(tempDir("chat-webdir-"), "missing") });
     assert.equal(r.timedOut, false, r.stderr);
