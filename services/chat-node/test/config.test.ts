@@ -350,7 +350,7 @@ describe("configuration", () => {
   }
 
   it("a node without a key, or with the published secret, does not start (exit 78 naming JWT_SECRET)", async () => {
-    for (const env of [{ JWT_SECRET: "" }, { JWT_SECRET: "", NODE_ENV: "development" }, { JWT_SECRET: DEV_SECRET }]) {
+    for (const env of [{ JWT_SECRET: "" }, { JWT_SECRET: "", NODE_ENV: "development" }, { JWT_SECRET: DEV_SECRET }] as Record<string, string>[]) {
       const r = await runNode(env);
       assert.equal(r.code, 78, `${JSON.stringify(env)}: ${r.stderr}`);
       assert.match(r.stderr, /configuration error: JWT_SECRET/);
