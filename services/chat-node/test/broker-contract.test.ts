@@ -148,11 +148,13 @@ for (const impl of IMPLS) {
       const c = `c-${Math.random()}`;
       assert.equal(await a.typing.begin(c, "eve"), true, "the cluster-wide start");
       assert.equal(await b.typing.begin(c, "eve"), false, "another node's claim is live");
+      assert.equal(await a.typing.live(c, "eve"), true, "a watcher finds the typing backed by a claim");
       const first = await a.typing.end(c, "eve");
       assert.equal(first.ended, false, "b still sees eve typing");
       assert.ok(first.recheckInMs !== undefined && first.recheckInMs > 0);
       assert.deepEqual(await b.typing.end(c, "eve"), { ended: true }, "the cluster-wide end");
       assert.deepEqual(await a.typing.recheck(c, "eve"), { ended: false }, "no second end");
+      assert.equal(await a.typing.live(c, "eve"), false, "no claim backs it any more");
     });
   });
 }

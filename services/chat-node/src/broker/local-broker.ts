@@ -38,5 +38,7 @@ export class LocalBroker implements Broker {
   readonly presence = new LocalPresence();
   async ping(): Promise<void> {}
   start(): void {}
+  onRecovered(): void {}
+  onDown(): void {}
   async close(): Promise<void> {}
 }

@@ -48,6 +48,10 @@ export class RedisBroker implements Broker {
   private lastError = "not connected yet";
   private closed = false;
   private onPresence: PresenceListener | undefined;
+  private readonly recoveredListeners: (() => void)[] = [];
+  private readonly downListeners: (() => void)[] = [];
+  /** Set when a connection drops after having been ready: its recovery is announced. */
+  private wasDown = false;
   /** Operations whose failure is already logged; cleared once every connection is ready again, so an outage logs once, not per retry. */
   private readonly loggedDown = new Set<string>();
 
@@ -101,8 +105,20 @@ export class RedisBroker implements Broker {
       }
       // After an outage (or a Redis restart that lost its data), re-announce this node's presence at once.
       if (role === "cmd") this.heartbeat();
+      if (this.wasDown && this.allReady()) {
+        this.wasDown = false;
+        for (const l of this.recoveredListeners) l();
+      }
     });
-    for (const ev of ["close", "end", "reconnecting"]) client.on(ev, () => this.updateUp());
+    for (const ev of ["close", "end", "reconnecting"]) {
+      client.on(ev, () => {
+        if (!this.closed && !this.wasDown) {
+          this.wasDown = true;
+          for (const l of this.downListeners) l();
+        }
+        this.updateUp();
+      });
+    }
   }
 
   private allReady(): boolean {
@@ -147,6 +163,14 @@ export class RedisBroker implements Broker {
     this.timers.push(setInterval(() => this.heartbeat(), every));
     this.timers.push(setInterval(() => void this.sweep(every), every + jitter()));
     for (const t of this.timers) t.unref();
+  }
+
+  onRecovered(listener: () => void): void {
+    this.recoveredListeners.push(listener);
+  }
+
+  onDown(listener: () => void): void {
+    this.downListeners.push(listener);
   }
 
   private heartbeat(): void {

@@ -21,8 +21,12 @@ export interface Session {
 export interface Fanout {
   /** A stored message to the room; `origin`, the sending session, gets it too when it has not joined (the seed's confirmation). */
   newMessage(message: MessageData, origin?: Session): void;
-  /** A typing transition to the room, but not to `exceptSessionId` (the typist's own socket: the seed's `socket.to(room)`). */
-  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId?: string): void;
+  /**
+   * A typing transition to the room, but not to `exceptSessionId` (the typist's own socket: the
+   * seed's `socket.to(room)`); `localOnly`: to this node's sockets only (ending a `true` whose
+   * `false` an outage lost).
+   */
+  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId?: string, localOnly?: boolean): void;
   presence(conversationId: string, userId: string, online: boolean): void;
 }
 

@@ -49,8 +49,8 @@ export class SocketFanout implements Fanout, Rooms, Peers {
     if (sender && !sender.rooms.has(room)) sender.emit(ServerEvent.newMessage, message);
   }
 
-  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId = ""): void {
-    this.io.to(roomOf(conversationId)).except(exceptSessionId).emit(ServerEvent.typing, { conversationId, userId, isTyping });
+  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId = "", localOnly = false): void {
+    (localOnly ? this.io.local : this.io).to(roomOf(conversationId)).except(exceptSessionId).emit(ServerEvent.typing, { conversationId, userId, isTyping });
     this.metrics.typingBroadcasts.inc({ state: isTyping ? "start" : "stop" });
   }
 
