@@ -199,9 +199,15 @@ export class RedisBroker implements Broker {
     try {
       // One sweeper per period across the cluster; if it dies, the lock lapses and another takes over.
       if (!(await this.presence.lock(this.config.nodeId, Math.max(100, lockMs - 50)))) return;
-      for (const { conversationId, userId } of await this.presence.sweep()) {
-        this.logger.info({ conversationId, userId }, "presence lapsed (its node stopped heart-beating)");
-        this.notify(conversationId, userId, false);
+      // Batch after batch while the lock holds: a dead node's users, however many, go offline in this period.
+      const until = Date.now() + lockMs * 0.8;
+      for (let full = true; full && Date.now() < until && !this.closed; ) {
+        const batch = await this.presence.sweep(RedisPresence.SWEEP_BATCH);
+        full = batch.length > 0;
+        for (const { conversationId, userId } of batch) {
+          this.logger.info({ conversationId, userId }, "presence lapsed (its node stopped heart-beating)");
+          this.notify(conversationId, userId, false);
+        }
       }
     } catch (err) {
       this.fail("presence sweep", err);

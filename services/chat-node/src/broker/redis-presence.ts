@@ -214,17 +214,22 @@ export class RedisPresence implements PresenceTracker {
    */
   async sweep(limit = 500): Promise<{ conversationId: string; userId: string }[]> {
     const lapsed = (await this.run(this.redis, "chatPresenceLapsed", `${this.base}:index`, limit)) as string[];
-    const offline: { conversationId: string; userId: string }[] = [];
-    for (const member of lapsed) {
-      const [c, u] = member.split(" ");
-      if (c === undefined || u === undefined) continue;
-      const conversationId = decodeURIComponent(c);
-      const userId = decodeURIComponent(u);
-      const went = await this.run(this.redis, "chatPresenceSweep", ...this.keysWithMarker(conversationId, userId), userId, member, this.keyTtlMs);
-      if (went === 1) offline.push({ conversationId, userId });
-    }
-    return offline;
+    // All of a batch at once: the commands leave back to back, not one round trip per pair.
+    const settled = await Promise.all(
+      lapsed.map(async (member) => {
+        const [c, u] = member.split(" ");
+        if (c === undefined || u === undefined) return undefined;
+        const conversationId = decodeURIComponent(c);
+        const userId = decodeURIComponent(u);
+        const went = await this.run(this.redis, "chatPresenceSweep", ...this.keysWithMarker(conversationId, userId), userId, member, this.keyTtlMs);
+        return went === 1 ? { conversationId, userId } : undefined;
+      }),
+    );
+    return settled.filter((p): p is { conversationId: string; userId: string } => p !== undefined);
   }
+
+  /** How many lapsed pairs one `sweep` call looks at. */
+  static readonly SWEEP_BATCH = 500;
 
   /** Takes the cluster-wide sweep lock for `ms`; true when this node got it. */
   async lock(owner: string, ms: number): Promise<boolean> {
