@@ -167,6 +167,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       const env: Record<string, string> = {
         HOST: "127.0.0.1",
         CORS_ORIGINS: `${lbUrl},http://localhost:${lbPort},http://localhost:3000`,
+        // No JWT_SECRET given: the local demo, with the published secret and POST /dev/token (docs/security.md).
+        ...(opts.env?.JWT_SECRET ? {} : { DEV_INSECURE_TOKENS: "1" }),
         ...opts.env,
         PORT: String(p),
         NODE_ID: nodeId,

@@ -59,7 +59,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   const logger =
     deps.logger ??
     pino({ level: config.logLevel, base: { nodeId: config.nodeId }, redact: ["req.headers.authorization", "token", "auth.token"] });
-  if (usesDevSecret(config)) logger.warn("JWT_SECRET is not set: using the development secret (never in production)");
+  if (config.devTokens) {
+    logger.warn(
+      `DEV_INSECURE_TOKENS is on: POST /dev/token mints a token for any user id${usesDevSecret(config) ? ", and tokens are signed with the development secret published in the repository" : ""}. Never expose this node.`,
+    );
+  }
 
   const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount });
   const store = deps.store ?? (await createStore(config, logger));
@@ -71,7 +75,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     queueMax: config.storeQueueMax,
     metrics,
   });
-  const auth = createAuthenticator(config.jwtSecret);
+  const auth = createAuthenticator(config.jwt, { onKeyFetchError: (err) => logger.warn({ err }, "cannot fetch the identity provider's keys (JWT_JWKS_URL)") });
   const limiter = createRateLimiter(
     {
       disabled: config.rateLimitDisabled,
