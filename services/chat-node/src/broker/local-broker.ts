@@ -40,5 +40,8 @@ export class LocalBroker implements Broker {
   start(): void {}
   onRecovered(): void {}
   onDown(): void {}
+  async missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]> {
+    return [];
+  }
   async close(): Promise<void> {}
 }

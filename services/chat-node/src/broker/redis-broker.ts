@@ -173,6 +173,16 @@ export class RedisBroker implements Broker {
     this.downListeners.push(listener);
   }
 
+  async missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]> {
+    // After this node's entries are back in Redis (the heartbeat on the command connection's `ready`).
+    try {
+      await this.presence.heartbeat();
+    } catch (err) {
+      this.fail("presence heartbeat", err);
+    }
+    return this.presence.takeMissed();
+  }
+
   private heartbeat(): void {
     if (this.closed || !isReady(this.clients.cmd)) return;
     this.presence.heartbeat().then(

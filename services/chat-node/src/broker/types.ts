@@ -68,5 +68,10 @@ export interface Broker {
   onRecovered(listener: () => void): void;
   /** Called each time a connection of the broker drops: broadcasts between nodes are being lost. */
   onDown(listener: () => void): void;
+  /**
+   * After a recovery: the presence changes this node made while the broker could not tell the
+   * other nodes, each with its cluster-wide state now, once (empty on a single node).
+   */
+  missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]>;
   close(): Promise<void>;
 }

@@ -87,8 +87,15 @@ export class ChatCore {
       (c, u) => this.typingState.has(c, u),
     );
     d.broker.onDown(() => this.typingView.down());
+    d.peers.onPresenceMissed((signals) => {
+      for (const p of signals) d.fanout.presence(p.conversationId, p.userId, p.online, true);
+    });
     d.broker.onRecovered(() => {
       this.repair.all();
+      d.broker.missedPresence().then(
+        (changes) => d.peers.presenceMissed(changes),
+        (err: unknown) => d.onError(err, "presence reconciliation"),
+      );
       this.typingState.reclaim();
       this.typingView.recovered(d.broker.typing, 1000);
     });

@@ -27,7 +27,8 @@ export interface Fanout {
    * `false` an outage lost).
    */
   typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId?: string, localOnly?: boolean): void;
-  presence(conversationId: string, userId: string, online: boolean): void;
+  /** A presence transition to the room; `localOnly`: to this node's sockets only. */
+  presence(conversationId: string, userId: string, online: boolean, localOnly?: boolean): void;
 }
 
 /** Room membership of sessions, on every node's view. */
@@ -49,12 +50,22 @@ export interface SentSignal {
   at: number;
 }
 
+/** A presence state another node's sockets may not have heard (it changed during an outage). */
+export interface PresenceSignal {
+  conversationId: string;
+  userId: string;
+  online: boolean;
+}
+
 /** Node-to-node signals (Socket.IO's `serverSideEmit` through the adapter in a cluster). */
 export interface Peers {
   /** Tells every other node about these sends; a no-op on a single node. */
   sent(signals: SentSignal[]): void;
   /** Called with the sends other nodes saw. */
   onSent(listener: (signals: SentSignal[]) => void): void;
+  /** Tells every other node the presence its sockets missed; a no-op on a single node. */
+  presenceMissed(signals: PresenceSignal[]): void;
+  onPresenceMissed(listener: (signals: PresenceSignal[]) => void): void;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across the processes of a host. */

@@ -86,6 +86,25 @@ describe("gap repair on the node (2 nodes, one Redis)", () => {
     assert.deepEqual(shown().slice(before), [true, false]);
   });
 
+  test("presence changes made during a Redis outage are announced to the other node once it is back", async () => {
+    const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob", "dave"]);
+    const alice = await fx.join("alice", conv, "node-1");
+    const dave = await fx.join("dave", conv, "node-2");
+    const seen = (userId: string) => alice.presence.filter((p) => p.userId === userId).map((p) => p.online);
+    await eventually(() => seen("dave").length === 1, 5000, "alice to see dave online");
+    await fx.cluster.redis.stop();
+    await eventually(async () => (await fetch(`${fx.cluster.nodes[1]!.url}/readyz`)).status === 503, 10_000, "node 2 to see Redis away");
+    const bob = await fx.join("bob", conv, "node-2");
+    dave.close();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual([seen("bob"), seen("dave")], [[], [true]], "nothing crossed while Redis was away");
+    await fx.cluster.redis.start();
+    await eventually(() => seen("bob").length === 1 && seen("dave").length === 2, 10_000, "alice to hear of bob's join and dave's leave");
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual([seen("bob"), seen("dave")], [[true], [true, false]], "each announced once");
+    assert.ok(bob.socket.connected);
+  });
+
   test("a message stored but never broadcast reaches the room once: by the retry of its send, or by the next message's gap", async () => {
     const conv = await createConversation(fx.cluster.url, "alice", ["alice", "bob"]);
     const alice = await fx.join("alice", conv, "node-1");
