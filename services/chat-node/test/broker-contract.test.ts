@@ -30,7 +30,7 @@ const made: Broker[] = [];
 const closers: (() => Promise<unknown>)[] = [];
 
 async function makeBroker(env: Record<string, string>): Promise<Broker> {
-  const config = loadConfig({ NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
+  const config = loadConfig({ JWT_SECRET: "test-secret-0123456789abcdef", NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
   const b = await createBroker(config, quiet, createMetrics(config.nodeId));
   made.push(b);
   return b;
