@@ -7,13 +7,25 @@
  * Every process is a child tracked by PID (through @chat/process-kit, whose stopAll() also ends them if a
  * test fails half-way) and stopped by stop(). Ports are free loopback ports unless `basePort` is
  * given: nginx on basePort, node i on basePort+i, Redis on basePort+N+1, Prometheus on basePort+N+2,
- * and with `redisShards` > 1 (a Redis Cluster) shard k on basePort+N+1+k for k >= 2.
+ * and with `redisShards` > 1 (a Redis Cluster) shard k on basePort+N+1+k for k >= 2; nginx's status
+ * server (nginx.ts) and nodes added later on free ports.
+ *
+ * The running cluster's operations (rolling restart, one node's restart, adding and removing nodes)
+ * are in operations.ts; the Cluster handle exposes them.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { NODE_MAIN, REPO_ROOT, chatNodeOptions, freePort, startProcess, tempDir, type Proc } from "@chat/process-kit";
+import { REPO_ROOT, freePort, startProcess, tempDir } from "@chat/process-kit";
+import { mirror } from "./logs.ts";
+import { startNginx, type NginxHandle } from "./nginx.ts";
+import { createNode, type ClusterNode } from "./nodes.ts";
+import { ClusterOperations, type Log, type OperationReport, type RollingOptions } from "./operations.ts";
 import { startRedis, type RedisHandle } from "./redis.ts";
+
+export { renderNginx } from "./nginx.ts";
+export type { ClusterNode } from "./nodes.ts";
+export type { OperationReport, RollingOptions, StepReport } from "./operations.ts";
 
 export interface ClusterOptions {
   nodes?: number;
@@ -34,32 +46,31 @@ export interface ClusterOptions {
   install?: boolean;
 }
 
-export interface ClusterNode {
-  url: string;
-  port: number;
-  pid: number;
-  nodeId: string;
-  proc(): Proc;
-  /** Signals the node (SIGTERM: drain) and resolves to its exit code (null when killed by a signal). */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  /** Starts it again on the same port with the same environment. */
-  restart(): Promise<void>;
-}
-
 export interface Cluster {
   /** The load balancer (nginx). */
   url: string;
+  /** The nodes, in upstream order; operations add and remove entries of this same array. */
   nodes: ClusterNode[];
   redis: RedisHandle;
-  nginx: { pid: number; workDir: string; accessLog(): string };
+  nginx: { pid: number; workDir: string; accessLog(): string; errorLog(): string; readonly generation: number };
   prometheusUrl?: string;
   workDir: string;
   dataDir: string;
+  /** Restarts every node one at a time (operations.ts); connections end spread evenly. */
+  rollingRestart(o?: RollingOptions): Promise<OperationReport>;
+  /** Drains one node, starts it again on its port, waits until it is ready. */
+  restartNode(nodeId: string, log?: Log): Promise<OperationReport>;
+  /** Starts one more node (next id, a free port) and adds it to nginx's upstream. */
+  addNode(log?: Log): Promise<OperationReport>;
+  /** Takes a node (by default the last one) out of nginx's upstream and drains it. */
+  removeNode(nodeId?: string, log?: Log): Promise<OperationReport>;
+  /** Connections per node (`chat_connected_sockets` of each). */
+  connections(): Promise<Record<string, number>>;
+  /** The operation running now, if any. */
+  operation(): string | undefined;
   stop(): Promise<void>;
 }
 
-const NGINX_DIR = path.join(REPO_ROOT, "infra/nginx");
-const WEB_ROOT = path.join(REPO_ROOT, "services/web/dist");
 const ALERTS = path.join(REPO_ROOT, "infra/prometheus/alerts.yml");
 
 function which(cmd: string, extra: string[] = []): string | undefined {
@@ -93,61 +104,6 @@ function requireCommand(cmd: string, what: "redis" | "nginx" | "prometheus", ins
   return found;
 }
 
-function mirror(p: Proc, logDir: string | undefined, name: string): void {
-  if (!logDir) return;
-  const out = fs.createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
-  p.proc.stdout?.on("data", (d: Buffer) => out.write(d));
-  p.proc.stderr?.on("data", (d: Buffer) => out.write(d));
-  p.proc.once("exit", () => out.end());
-}
-
-function minimalMimeTypes(): string {
-  return `types {
-    text/html html htm;
-    text/css css;
-    application/javascript js mjs;
-    application/json json map;
-    image/svg+xml svg;
-    image/png png;
-    image/x-icon ico;
-    font/woff2 woff2;
-}
-`;
-}
-
-/** Renders infra/nginx/local.conf.template for these nodes into `dir`. Exported for the config tests. */
-export function renderNginx(dir: string, o: { listen: string; nodePorts: number[]; workers?: number; webRoot?: string }): string {
-  fs.mkdirSync(path.join(dir, "tmp"), { recursive: true });
-  for (const f of ["sticky.conf", "chat-common.conf"]) fs.copyFileSync(path.join(NGINX_DIR, f), path.join(dir, f));
-  const mime = "/etc/nginx/mime.types";
-  fs.writeFileSync(path.join(dir, "mime.types"), fs.existsSync(mime) ? fs.readFileSync(mime) : minimalMimeTypes());
-  const maxFails = 1;
-  const failTimeout = "5s";
-  const servers = o.nodePorts.map((p) => `        server 127.0.0.1:${p} max_fails=${maxFails} fail_timeout=${failTimeout};`).join("\n");
-  const vars: Record<string, string> = {
-    WORKERS: String(o.workers ?? 1),
-    PREFIX: dir,
-    INCLUDE: dir,
-    LISTEN: o.listen,
-    WEB_ROOT: o.webRoot ?? WEB_ROOT,
-    SERVERS: servers,
-    NODES: String(o.nodePorts.length),
-    MAX_FAILS: String(maxFails),
-    FAIL_TIMEOUT: failTimeout,
-  };
-  const template = fs.readFileSync(path.join(NGINX_DIR, "local.conf.template"), "utf8");
-  const conf = template.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => {
-    const v = vars[k];
-    if (v === undefined) throw new Error(`local.conf.template: no value for {{${k}}}`);
-    return v;
-  });
-  const file = path.join(dir, "nginx.conf");
-  fs.writeFileSync(file, conf);
-  // Workers run as `nobody` when the master is root: they must reach the temp paths.
-  fs.chmodSync(dir, 0o755);
-  return file;
-}
-
 async function waitHttp(url: string, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
@@ -162,26 +118,6 @@ async function waitHttp(url: string, timeoutMs: number, what: string): Promise<v
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what} (${url}): ${last}`);
-}
-
-/**
- * A node is up when it logs "listening" (at LOG_LEVEL info or below) or when /healthz on its port
- * answers with its own nodeId (any level): another process on that port must not pass for it.
- */
-async function waitListening(proc: Proc, healthz: string, nodeId: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.output().includes('"msg":"listening"')) return;
-    if (proc.proc.exitCode !== null || proc.proc.signalCode !== null) throw new Error(`${nodeId} exited before listening:\n${proc.output().slice(-4000)}`);
-    try {
-      const res = await fetch(healthz, { signal: AbortSignal.timeout(500) });
-      if (res.ok && ((await res.json()) as { nodeId?: string }).nodeId === nodeId) return;
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${nodeId} to listen:\n${proc.output().slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
@@ -226,8 +162,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     });
     stops.push(() => redis.stop());
 
-    const nodes: ClusterNode[] = nodePorts.map((p, i) => {
-      const nodeId = `node-${i + 1}`;
+    const nodeSpec = (index: number, p: number) => {
+      const nodeId = `node-${index}`;
       const env: Record<string, string> = {
         HOST: "127.0.0.1",
         CORS_ORIGINS: `${lbUrl},http://localhost:${lbPort},http://localhost:3000`,
@@ -240,53 +176,43 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         REDIS_ADAPTER: opts.redisAdapter ?? opts.env?.REDIS_ADAPTER ?? "classic",
         DATA_DIR: dataDir,
       };
-      let proc: Proc | undefined;
-      const node: ClusterNode = {
-        url: `http://127.0.0.1:${p}`,
-        port: p,
-        pid: -1,
-        nodeId,
-        proc: () => {
-          if (!proc) throw new Error(`${nodeId} was never started`);
-          return proc;
-        },
-        async restart() {
-          if (proc && proc.proc.exitCode === null && proc.proc.signalCode === null) await proc.stop("SIGTERM");
-          proc = startProcess(process.execPath, [NODE_MAIN], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, NODE_OPTIONS: chatNodeOptions(env.NODE_OPTIONS) } });
-          mirror(proc, logDir, nodeId);
-          await waitListening(proc, `http://127.0.0.1:${p}/healthz`, nodeId);
-          node.pid = proc.pid;
-        },
-        async stop(signal: NodeJS.Signals = "SIGTERM") {
-          return proc ? proc.stop(signal) : null;
-        },
-      };
-      return node;
-    });
-    // Drained together at the end; started one at a time: the first opens and migrates the shared SQLite file.
+      return { nodeId, port: p, env, logDir };
+    };
+    const nodes: ClusterNode[] = nodePorts.map((p, i) => createNode(nodeSpec(i + 1, p)));
+    // Drained together at the end (every node, those added later too); started one at a time: the
+    // first opens and migrates the shared SQLite file.
     stops.push(() => Promise.all(nodes.map((nd) => nd.stop("SIGTERM"))));
     for (const node of nodes) await node.restart();
+    let highest = n;
 
     const nginxDir = path.join(workDir, "nginx");
-    const conf = renderNginx(nginxDir, { listen: `127.0.0.1:${lbPort}`, nodePorts });
-    const nginx = startProcess(nginxBin, ["-p", nginxDir, "-c", conf, "-e", path.join(nginxDir, "error.log"), "-g", "daemon off;"]);
-    mirror(nginx, logDir, "nginx");
-    stops.push(() => nginx.stop("SIGQUIT", 5000));
+    const nginx: NginxHandle = await startNginx({
+      nginxBin,
+      dir: nginxDir,
+      listen: `127.0.0.1:${lbPort}`,
+      statusPort: await freePort(),
+      servers: nodePorts.map((p) => ({ port: p })),
+      onStart: (p) => mirror(p, logDir, "nginx"),
+    });
+    stops.push(() => nginx.stop());
     await waitHttp(`${lbUrl}/healthz`, 15_000, "nginx").catch((err: Error) => {
-      const log = fs.existsSync(path.join(nginxDir, "error.log")) ? fs.readFileSync(path.join(nginxDir, "error.log"), "utf8") : "";
-      throw new Error(`${err.message}\n${nginx.output()}\n${log.slice(-2000)}`);
+      throw new Error(`${err.message}\n${nginx.proc.output()}\n${nginx.errorLog().slice(-2000)}`);
     });
 
     let prometheusUrl: string | undefined;
+    let writePrometheusTargets = async () => undefined as unknown;
     if (promBin) {
       const promDir = path.join(workDir, "prometheus");
       fs.mkdirSync(path.join(promDir, "data"), { recursive: true });
       const rules = fs.existsSync(ALERTS) ? `rule_files:\n  - ${JSON.stringify(ALERTS)}\n` : "";
-      const targets = nodes.map((nd) => `"127.0.0.1:${nd.port}"`).join(", ");
-      fs.writeFileSync(
-        path.join(promDir, "prometheus.yml"),
-        `# Generated by infra/cluster/cluster.ts for the local cluster.\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: chat-local\n${rules}scrape_configs:\n  - job_name: chat\n    static_configs:\n      - targets: [${targets}]\n`,
-      );
+      const writeConfig = () => {
+        const targets = nodes.map((nd) => `"127.0.0.1:${nd.port}"`).join(", ");
+        fs.writeFileSync(
+          path.join(promDir, "prometheus.yml"),
+          `# Generated by infra/cluster/cluster.ts for the local cluster.\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n  external_labels:\n    cluster: chat-local\n${rules}scrape_configs:\n  - job_name: chat\n    static_configs:\n      - targets: [${targets}]\n`,
+        );
+      };
+      writeConfig();
       const prom = startProcess(promBin, [
         `--config.file=${path.join(promDir, "prometheus.yml")}`,
         `--storage.tsdb.path=${path.join(promDir, "data")}`,
@@ -298,16 +224,54 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       stops.push(() => prom.stop("SIGTERM", 10_000));
       prometheusUrl = `http://127.0.0.1:${promPort}`;
       await waitHttp(`${prometheusUrl}/-/ready`, 30_000, "prometheus");
+      const url = prometheusUrl;
+      // Nodes added or removed: new targets, and a reload through the lifecycle API.
+      writePrometheusTargets = async () => {
+        writeConfig();
+        await fetch(`${url}/-/reload`, { method: "POST", signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      };
     }
+
+    const ops = new ClusterOperations({
+      nodes,
+      reloadUpstream: (servers) => nginx.reload(servers),
+      async newNode() {
+        highest++;
+        const node = createNode(nodeSpec(highest, await freePort()));
+        try {
+          await node.restart();
+          await node.waitReady();
+        } catch (err) {
+          await node.stop("SIGKILL");
+          throw err;
+        }
+        return node;
+      },
+      nodesChanged: () => writePrometheusTargets().then(() => undefined),
+    });
 
     return {
       url: lbUrl,
       nodes,
       redis,
-      nginx: { pid: nginx.pid, workDir: nginxDir, accessLog: () => fs.readFileSync(path.join(nginxDir, "access.log"), "utf8") },
+      nginx: {
+        pid: nginx.pid,
+        workDir: nginxDir,
+        accessLog: () => nginx.accessLog(),
+        errorLog: () => nginx.errorLog(),
+        get generation() {
+          return nginx.generation;
+        },
+      },
       prometheusUrl,
       workDir,
       dataDir,
+      rollingRestart: (o) => ops.rollingRestart(o),
+      restartNode: (nodeId, log) => ops.restartNode(nodeId, log),
+      addNode: (log) => ops.addNode(log),
+      removeNode: (nodeId, log) => ops.removeNode(nodeId, log),
+      connections: () => ops.connections(),
+      operation: () => ops.running(),
       stop: stopAllStarted,
     };
   } catch (err) {

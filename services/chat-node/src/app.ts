@@ -109,6 +109,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     onError: (err, what) => logger.warn({ err }, `${what} failed`),
   });
   realtime.serve(core);
+  realtime.filterDeliveries({
+    newMessage: (conversationId, seq) => core.admitDelivery(conversationId, seq),
+    typing: (conversationId, userId, isTyping) => core.observeTyping(conversationId, userId, isTyping),
+  });
   let draining = false;
 
   installErrorHandling(fastify, metrics);

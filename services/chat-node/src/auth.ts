@@ -12,8 +12,9 @@
  * identity provider that cannot be reached is UNAVAILABLE, which is not the client's fault.
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
-import { SignJWT, createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { ErrorCode, Limits } from "@chat/protocol";
+import { mintHs256Token } from "@chat/protocol/token";
 import type { JwtSettings } from "./config.ts";
 import { AppError } from "./errors.ts";
 
@@ -139,13 +140,9 @@ export function createAuthenticator(settings: AuthSettings, hooks: AuthHooks = {
       return (await identify(token)).userId;
     },
     async sign(userId, ttlSec = 24 * 3600) {
-      if (!secretKey) throw new AppError(ErrorCode.INTERNAL, "this node has no JWT_SECRET to sign with");
-      const now = Math.floor(Date.now() / 1000);
-      const jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setSubject(userId).setIssuedAt(now).setExpirationTime(now + ttlSec);
-      // So that the node accepts what it mints when JWT_ISSUER / JWT_AUDIENCE are set.
-      if (s.issuer?.[0]) jwt.setIssuer(s.issuer[0]);
-      if (s.audience?.[0]) jwt.setAudience(s.audience[0]);
-      return jwt.sign(secretKey);
+      if (!s.secret) throw new AppError(ErrorCode.INTERNAL, "this node has no JWT_SECRET to sign with");
+      // The workspace's one minter; with JWT_ISSUER / JWT_AUDIENCE so that the node accepts what it mints.
+      return mintHs256Token(userId, s.secret, ttlSec, undefined, { iss: s.issuer?.[0], aud: s.audience?.[0] });
     },
   };
 }

@@ -91,6 +91,7 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
         directWritesSeen = now;
       },
     }),
+    gapRepaired: new client.Counter({ name: "chat_gap_repaired_total", help: "Messages delivered to this node's sockets from the store because their broadcast never reached this node (Redis outage, a lagging subscriber)", registers: [registry] }),
     slowConsumersCut: new client.Counter({
       name: "chat_slow_consumers_cut_total",
       help: "Sockets cut because more than SOCKET_MAX_OUTGOING_BYTES waited to be sent to them (a client that stopped reading)",

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { Server } from "socket.io";
 import { io as ioClient, type Socket } from "socket.io-client";
-import { TEST_SECRET, eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
+import { eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
 import { loadConfig } from "../src/config.ts";
 import { createMetrics } from "../src/metrics.ts";
 import { createBroker } from "../src/broker/index.ts";
@@ -30,7 +30,7 @@ const made: Broker[] = [];
 const closers: (() => Promise<unknown>)[] = [];
 
 async function makeBroker(env: Record<string, string>): Promise<Broker> {
-  const config = loadConfig({ JWT_SECRET: TEST_SECRET, NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
+  const config = loadConfig({ JWT_SECRET: "test-secret-0123456789abcdef", NODE_ID: `k-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
   const b = await createBroker(config, quiet, createMetrics(config.nodeId));
   made.push(b);
   return b;
@@ -148,11 +148,13 @@ for (const impl of IMPLS) {
       const c = `c-${Math.random()}`;
       assert.equal(await a.typing.begin(c, "eve"), true, "the cluster-wide start");
       assert.equal(await b.typing.begin(c, "eve"), false, "another node's claim is live");
+      assert.equal(await a.typing.live(c, "eve"), true, "a watcher finds the typing backed by a claim");
       const first = await a.typing.end(c, "eve");
       assert.equal(first.ended, false, "b still sees eve typing");
       assert.ok(first.recheckInMs !== undefined && first.recheckInMs > 0);
       assert.deepEqual(await b.typing.end(c, "eve"), { ended: true }, "the cluster-wide end");
       assert.deepEqual(await a.typing.recheck(c, "eve"), { ended: false }, "no second end");
+      assert.equal(await a.typing.live(c, "eve"), false, "no claim backs it any more");
     });
   });
 }

@@ -38,5 +38,10 @@ export class LocalBroker implements Broker {
   readonly presence = new LocalPresence();
   async ping(): Promise<void> {}
   start(): void {}
+  onRecovered(): void {}
+  onDown(): void {}
+  async missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]> {
+    return [];
+  }
   async close(): Promise<void> {}
 }

@@ -48,6 +48,10 @@ export class RedisBroker implements Broker {
   private lastError = "not connected yet";
   private closed = false;
   private onPresence: PresenceListener | undefined;
+  private readonly recoveredListeners: (() => void)[] = [];
+  private readonly downListeners: (() => void)[] = [];
+  /** Set when a connection drops after having been ready: its recovery is announced. */
+  private wasDown = false;
   /** Operations whose failure is already logged; cleared once every connection is ready again, so an outage logs once, not per retry. */
   private readonly loggedDown = new Set<string>();
 
@@ -101,8 +105,20 @@ export class RedisBroker implements Broker {
       }
       // After an outage (or a Redis restart that lost its data), re-announce this node's presence at once.
       if (role === "cmd") this.heartbeat();
+      if (this.wasDown && this.allReady()) {
+        this.wasDown = false;
+        for (const l of this.recoveredListeners) l();
+      }
     });
-    for (const ev of ["close", "end", "reconnecting"]) client.on(ev, () => this.updateUp());
+    for (const ev of ["close", "end", "reconnecting"]) {
+      client.on(ev, () => {
+        if (!this.closed && !this.wasDown) {
+          this.wasDown = true;
+          for (const l of this.downListeners) l();
+        }
+        this.updateUp();
+      });
+    }
   }
 
   private allReady(): boolean {
@@ -149,6 +165,24 @@ export class RedisBroker implements Broker {
     for (const t of this.timers) t.unref();
   }
 
+  onRecovered(listener: () => void): void {
+    this.recoveredListeners.push(listener);
+  }
+
+  onDown(listener: () => void): void {
+    this.downListeners.push(listener);
+  }
+
+  async missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]> {
+    // After this node's entries are back in Redis (the heartbeat on the command connection's `ready`).
+    try {
+      await this.presence.heartbeat();
+    } catch (err) {
+      this.fail("presence heartbeat", err);
+    }
+    return this.presence.takeMissed();
+  }
+
   private heartbeat(): void {
     if (this.closed || !isReady(this.clients.cmd)) return;
     this.presence.heartbeat().then(
@@ -175,9 +209,15 @@ export class RedisBroker implements Broker {
     try {
       // One sweeper per period across the cluster; if it dies, the lock lapses and another takes over.
       if (!(await this.presence.lock(this.config.nodeId, Math.max(100, lockMs - 50)))) return;
-      for (const { conversationId, userId } of await this.presence.sweep()) {
-        this.logger.info({ conversationId, userId }, "presence lapsed (its node stopped heart-beating)");
-        this.notify(conversationId, userId, false);
+      // Batch after batch while the lock holds: a dead node's users, however many, go offline in this period.
+      const until = Date.now() + lockMs * 0.8;
+      for (let full = true; full && Date.now() < until && !this.closed; ) {
+        const batch = await this.presence.sweep(RedisPresence.SWEEP_BATCH);
+        full = batch.length > 0;
+        for (const { conversationId, userId } of batch) {
+          this.logger.info({ conversationId, userId }, "presence lapsed (its node stopped heart-beating)");
+          this.notify(conversationId, userId, false);
+        }
       }
     } catch (err) {
       this.fail("presence sweep", err);

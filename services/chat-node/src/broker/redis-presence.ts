@@ -114,6 +114,8 @@ export class RedisPresence implements PresenceTracker {
   private readonly keyTtlMs: number;
   /** This node's live sockets per pair: the heartbeat's work list and the fallback while Redis is away. */
   private readonly local = new Map<string, LocalPair>();
+  /** Pairs whose join or leave Redis did not hear (an outage): announced to the other nodes once it is back. */
+  private readonly missed = new Map<string, { conversationId: string; userId: string }>();
 
   private readonly redis: RedisClient;
   private readonly opts: PresenceOptions;
@@ -155,6 +157,7 @@ export class RedisPresence implements PresenceTracker {
       return first === 1;
     } catch (err) {
       this.opts.onError("presence join", err);
+      this.missed.set(member, { conversationId, userId });
       return localFirst;
     }
   }
@@ -169,6 +172,7 @@ export class RedisPresence implements PresenceTracker {
       return last === 1;
     } catch (err) {
       this.opts.onError("presence leave", err);
+      this.missed.set(member, { conversationId, userId });
       return removed && !this.local.has(member);
     }
   }
@@ -182,6 +186,30 @@ export class RedisPresence implements PresenceTracker {
       const users = [...this.local.values()].filter((p) => p.conversationId === conversationId).map((p) => p.userId);
       return users.sort();
     }
+  }
+
+  /**
+   * The pairs whose change Redis missed, with their cluster-wide state now (read after this node's
+   * heartbeat re-wrote its entries); emptied, so each is told once. Kept for the next recovery when
+   * Redis fails again meanwhile.
+   */
+  async takeMissed(): Promise<{ conversationId: string; userId: string; online: boolean }[]> {
+    const pairs = [...this.missed.entries()];
+    this.missed.clear();
+    const out: { conversationId: string; userId: string; online: boolean }[] = [];
+    const byConversation = new Map<string, string[]>();
+    try {
+      for (const [, p] of pairs) {
+        let users = byConversation.get(p.conversationId);
+        if (!users) byConversation.set(p.conversationId, (users = (await this.run(this.redis, "chatPresenceOnline", this.keys(p.conversationId, "")[1])) as string[]));
+        out.push({ ...p, online: users.includes(p.userId) });
+      }
+    } catch (err) {
+      this.opts.onError("presence online", err);
+      for (const [member, p] of pairs) this.missed.set(member, p);
+      return [];
+    }
+    return out;
   }
 
   /**
@@ -214,17 +242,22 @@ export class RedisPresence implements PresenceTracker {
    */
   async sweep(limit = 500): Promise<{ conversationId: string; userId: string }[]> {
     const lapsed = (await this.run(this.redis, "chatPresenceLapsed", `${this.base}:index`, limit)) as string[];
-    const offline: { conversationId: string; userId: string }[] = [];
-    for (const member of lapsed) {
-      const [c, u] = member.split(" ");
-      if (c === undefined || u === undefined) continue;
-      const conversationId = decodeURIComponent(c);
-      const userId = decodeURIComponent(u);
-      const went = await this.run(this.redis, "chatPresenceSweep", ...this.keysWithMarker(conversationId, userId), userId, member, this.keyTtlMs);
-      if (went === 1) offline.push({ conversationId, userId });
-    }
-    return offline;
+    // All of a batch at once: the commands leave back to back, not one round trip per pair.
+    const settled = await Promise.all(
+      lapsed.map(async (member) => {
+        const [c, u] = member.split(" ");
+        if (c === undefined || u === undefined) return undefined;
+        const conversationId = decodeURIComponent(c);
+        const userId = decodeURIComponent(u);
+        const went = await this.run(this.redis, "chatPresenceSweep", ...this.keysWithMarker(conversationId, userId), userId, member, this.keyTtlMs);
+        return went === 1 ? { conversationId, userId } : undefined;
+      }),
+    );
+    return settled.filter((p): p is { conversationId: string; userId: string } => p !== undefined);
   }
+
+  /** How many lapsed pairs one `sweep` call looks at. */
+  static readonly SWEEP_BATCH = 500;
 
   /** Takes the cluster-wide sweep lock for `ms`; true when this node got it. */
   async lock(owner: string, ms: number): Promise<boolean> {

@@ -53,7 +53,9 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if first[2] == nil then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], KEYS[1])
-  if removed > 0 then return {1, -1} end
+  -- A node's own end that finds no claim at all: Redis lost it (a restart, an outage), so no other
+  -- node will end this typing; a missing false would leave it shown for good.
+  if removed > 0 or ARGV[1] ~= '' then return {1, -1} end
   return {0, -1}
 end
 return {0, tonumber(first[2]) - now}`;
@@ -78,7 +80,11 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 
 end
 return ended`;
 
-const SCRIPTS = { chatTypingBegin: [BEGIN, 2], chatTypingSettle: [SETTLE, 2], chatTypingSweep: [SWEEP, 1] } as const;
+/** KEYS: the typing key. Returns how many claims on it are live. */
+const LIVE = `${NOW}
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+
+const SCRIPTS = { chatTypingBegin: [BEGIN, 2], chatTypingSettle: [SETTLE, 2], chatTypingSweep: [SWEEP, 1], chatTypingLive: [LIVE, 1] } as const;
 /** Due keys one sweep handles at most; the rest wait for the next. */
 const SWEEP_BATCH = 200;
 type ScriptFn = (key: string, ...args: (string | number)[]) => Promise<unknown>;
@@ -147,6 +153,15 @@ export class RedisTyping implements TypingArbiter {
     } catch (err) {
       this.o.onError("typing", err);
       return { ended: nodeId !== "" };
+    }
+  }
+
+  async live(conversationId: string, userId: string): Promise<boolean> {
+    try {
+      return Number(await this.run("chatTypingLive", this.key(conversationId, userId))) > 0;
+    } catch (err) {
+      this.o.onError("typing", err);
+      return true;
     }
   }
 

@@ -36,6 +36,8 @@ export interface TypingArbiter {
   end(conversationId: string, userId: string): Promise<TypingEnd>;
   /** Removes claims that lapsed (a node that died mid-typing); `ended` when that emptied the set. */
   recheck(conversationId: string, userId: string): Promise<TypingEnd>;
+  /** True when some node's claim on the user's typing is live (a watcher checking a `true` it showed, after an outage). */
+  live(conversationId: string, userId: string): Promise<boolean>;
   /** How often `sweep` runs. */
   readonly sweepEveryMs: number;
   /**
@@ -62,5 +64,14 @@ export interface Broker {
   ping(): Promise<void>;
   /** Starts background work (heartbeats, sweeps) once the node serves. */
   start(onPresence: PresenceListener): void;
+  /** Called each time the broker's connections are all back after an outage (never on a single node): broadcasts may have been missed. */
+  onRecovered(listener: () => void): void;
+  /** Called each time a connection of the broker drops: broadcasts between nodes are being lost. */
+  onDown(listener: () => void): void;
+  /**
+   * After a recovery: the presence changes this node made while the broker could not tell the
+   * other nodes, each with its cluster-wide state now, once (empty on a single node).
+   */
+  missedPresence(): Promise<{ conversationId: string; userId: string; online: boolean }[]>;
   close(): Promise<void>;
 }

@@ -15,6 +15,9 @@ import type { AppendResult, MessageStore } from "../store/types.ts";
 import type { Broker } from "../broker/types.ts";
 import { Membership } from "./membership.ts";
 import { TypingTracker } from "./typing.ts";
+import { DeliveryLedger } from "./delivery-ledger.ts";
+import { GapRepair } from "./gap-repair.ts";
+import { TypingView } from "./typing-view.ts";
 import { wallNow, type Fanout, type Peers, type Rooms, type SentSignal, type Session } from "./ports.ts";
 
 export interface ChatCoreDeps {
@@ -27,9 +30,14 @@ export interface ChatCoreDeps {
   metrics: Metrics;
   maxMessageLength: number;
   typingTimeoutMs: number;
-  /** Failures of background work (presence on disconnect). */
+  /** Failures of background work (presence on disconnect, gap repair). */
   onError(err: unknown, what: string): void;
+  /** How long a hole in a conversation's deliveries is left to the live broadcasts before the store fills it (default 500 ms). */
+  gapGraceMs?: number;
 }
+
+/** A retried send whose original is younger than this is broadcast again: its first attempt may have been stored but never broadcast (an unknown commit outcome answered UNAVAILABLE). Each node delivers it only where it never did. */
+const REBROADCAST_WINDOW_MS = 5 * 60_000;
 
 export interface SendInput {
   conversationId: string;
@@ -50,6 +58,11 @@ export class ChatCore {
   private readonly d: ChatCoreDeps;
   private readonly membership: Membership;
   readonly typingState: TypingTracker;
+  /** What this node delivered to its sockets, per conversation: the transport's delivery filter asks it (`admitDelivery`). */
+  private readonly ledger = new DeliveryLedger();
+  private readonly repair: GapRepair;
+  /** The typing this node's sockets were shown, whoever's: ended here when an outage lost its `false`. */
+  private readonly typingView: TypingView;
   /** Sends of this turn, told to the other nodes in one signal at its end. */
   private sentThisTurn: SentSignal[] = [];
 
@@ -60,6 +73,48 @@ export class ChatCore {
     d.peers.onSent((signals) => {
       for (const s of signals) this.typingState.end(s.conversationId, s.userId, s.at);
     });
+    this.repair = new GapRepair({
+      ledger: this.ledger,
+      store: d.store,
+      rooms: d.rooms,
+      graceMs: d.gapGraceMs ?? 500,
+      onRepaired: (n) => d.metrics.gapRepaired.inc(n),
+      onError: d.onError,
+    });
+    this.typingView = new TypingView(
+      d.typingTimeoutMs,
+      (c, u) => d.fanout.typing(c, u, false, "", true),
+      (c, u) => this.typingState.has(c, u),
+    );
+    d.broker.onDown(() => this.typingView.down());
+    d.peers.onPresenceMissed((signals) => {
+      for (const p of signals) d.fanout.presence(p.conversationId, p.userId, p.online, true);
+    });
+    d.broker.onRecovered(() => {
+      this.repair.all();
+      d.broker.missedPresence().then(
+        (changes) => d.peers.presenceMissed(changes),
+        (err: unknown) => d.onError(err, "presence reconciliation"),
+      );
+      this.typingState.reclaim();
+      this.typingView.recovered(d.broker.typing, 1000);
+    });
+  }
+
+  /** A typing transition being delivered to this node's sockets (any node's). */
+  observeTyping(conversationId: string, userId: string, isTyping: boolean): void {
+    this.typingView.observe(conversationId, userId, isTyping);
+  }
+
+  /**
+   * Every `newMessage` about to reach this node's sockets of a conversation room passes here (this
+   * node's broadcasts and other nodes'): false drops a seq already delivered; a seq past a hole
+   * starts the gap repair.
+   */
+  admitDelivery(conversationId: string, seq: number): boolean {
+    if (!this.ledger.admit(conversationId, seq)) return false;
+    if (this.ledger.hasGap(conversationId)) this.repair.notice(conversationId);
+    return true;
   }
 
   /** Starts background work once the node serves: presence changes no join or leave here stands for. */
@@ -133,6 +188,7 @@ export class ChatCore {
     });
     if (result.duplicate) {
       this.d.metrics.messagesDuplicate.inc();
+      if (Date.now() - Date.parse(result.message.timestamp) < REBROADCAST_WINDOW_MS) this.d.fanout.newMessage(result.message);
       return result;
     }
     this.d.metrics.messagesStored.inc();
@@ -166,6 +222,7 @@ export class ChatCore {
       if (await this.d.broker.presence.join(conversationId, userId, session.id)) this.d.fanout.presence(conversationId, userId, true);
     }
     const c = await this.getConversation(userId, conversationId);
+    this.ledger.open(conversationId, c.lastSeq);
     const result: JoinResult = { conversationId, lastSeq: c.lastSeq };
     if (sinceSeq !== undefined) {
       const page = await this.d.store.listMessages(conversationId, { after: sinceSeq, limit: Limits.missedMax });
@@ -174,6 +231,7 @@ export class ChatCore {
       const newest = page.messages.at(-1);
       if (newest && newest.seq > result.lastSeq) result.lastSeq = newest.seq;
     }
+    (session.joinedSeq ??= new Map()).set(conversationId, result.lastSeq);
     return result;
   }
 
@@ -181,6 +239,8 @@ export class ChatCore {
     const { conversationId } = input;
     await this.requireMember(session.userId, conversationId);
     await this.d.rooms.leave(session, conversationId);
+    session.joinedSeq?.delete(conversationId);
+    this.forgetIfEmpty(conversationId);
     this.typingState.endBySession(conversationId, session.userId, session.id);
     session.typed?.delete(conversationId);
     if (session.joined?.delete(conversationId) && (await this.d.broker.presence.leave(conversationId, session.userId, session.id))) {
@@ -207,7 +267,10 @@ export class ChatCore {
     session.typed = undefined;
     const joined = session.joined;
     if (!joined) return;
-    for (const conversationId of [...joined]) {
+    const conversations = [...joined];
+    // Once Socket.IO has taken the socket out of its rooms.
+    setImmediate(() => conversations.forEach((c) => this.forgetIfEmpty(c)));
+    for (const conversationId of conversations) {
       joined.delete(conversationId);
       this.d.broker.presence.leave(conversationId, userId, session.id).then(
         (offline) => offline && this.d.fanout.presence(conversationId, userId, false),
@@ -216,7 +279,13 @@ export class ChatCore {
     }
   }
 
+  private forgetIfEmpty(conversationId: string): void {
+    if (this.d.rooms.localSessions(conversationId).length === 0) this.ledger.forget(conversationId);
+  }
+
   close(): void {
     this.typingState.close();
+    this.repair.close();
+    this.typingView.close();
   }
 }

@@ -21,9 +21,14 @@ export interface Session {
 export interface Fanout {
   /** A stored message to the room; `origin`, the sending session, gets it too when it has not joined (the seed's confirmation). */
   newMessage(message: MessageData, origin?: Session): void;
-  /** A typing transition to the room, but not to `exceptSessionId` (the typist's own socket: the seed's `socket.to(room)`). */
-  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId?: string): void;
-  presence(conversationId: string, userId: string, online: boolean): void;
+  /**
+   * A typing transition to the room, but not to `exceptSessionId` (the typist's own socket: the
+   * seed's `socket.to(room)`); `localOnly`: to this node's sockets only (ending a `true` whose
+   * `false` an outage lost).
+   */
+  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId?: string, localOnly?: boolean): void;
+  /** A presence transition to the room; `localOnly`: to this node's sockets only. */
+  presence(conversationId: string, userId: string, online: boolean, localOnly?: boolean): void;
 }
 
 /** Room membership of sessions, on every node's view. */
@@ -45,12 +50,22 @@ export interface SentSignal {
   at: number;
 }
 
+/** A presence state another node's sockets may not have heard (it changed during an outage). */
+export interface PresenceSignal {
+  conversationId: string;
+  userId: string;
+  online: boolean;
+}
+
 /** Node-to-node signals (Socket.IO's `serverSideEmit` through the adapter in a cluster). */
 export interface Peers {
   /** Tells every other node about these sends; a no-op on a single node. */
   sent(signals: SentSignal[]): void;
   /** Called with the sends other nodes saw. */
   onSent(listener: (signals: SentSignal[]) => void): void;
+  /** Tells every other node the presence its sockets missed; a no-op on a single node. */
+  presenceMissed(signals: PresenceSignal[]): void;
+  onPresenceMissed(listener: (signals: PresenceSignal[]) => void): void;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across the processes of a host. */

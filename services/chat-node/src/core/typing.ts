@@ -138,6 +138,27 @@ export class TypingTracker {
     this.rechecks.set(k, timer);
   }
 
+  /** True when the user types here now (from some session of this node). */
+  has(conversationId: string, userId: string): boolean {
+    return this.entries.has(key(conversationId, userId));
+  }
+
+  /**
+   * After a broker outage (Redis may have restarted empty): every typing still live here claims
+   * again; where that makes it the cluster's start, `true` goes out again, since watchers on other
+   * nodes may have ended it meanwhile.
+   */
+  reclaim(): void {
+    const a = this.arbiter;
+    if (!a) return;
+    for (const e of this.entries.values()) {
+      e.claimedAt = Date.now();
+      void a.begin(e.conversationId, e.userId).then((first) => {
+        if (first && !this.closed && this.entries.get(key(e.conversationId, e.userId)) === e) this.emit(e.conversationId, e.userId, true, e.firstSession);
+      });
+    }
+  }
+
   /** Typing entries currently held. */
   get size(): number {
     return this.entries.size;

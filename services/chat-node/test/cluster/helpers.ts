@@ -23,7 +23,7 @@ export const CLUSTER_ENV = {
 
 /** A sticky cookie value that nginx hashes to `nodeId`, found by asking /healthz through nginx. */
 export async function cookieFor(lbUrl: string, nodeId: string): Promise<string> {
-  // A node nginx marked failed (max_fails) is skipped until fail_timeout passes: keep asking a while.
+  // A node just restarted may not answer yet: keep asking a while.
   const deadline = Date.now() + 20_000;
   const seen = new Map<string, number>();
   for (let i = 0; Date.now() < deadline; i++) {

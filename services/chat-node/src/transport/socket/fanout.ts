@@ -6,13 +6,14 @@
 import type { Server, Socket } from "socket.io";
 import { ServerEvent, type ClientToServerEvents, type MessageData, type ServerToClientEvents } from "@chat/protocol";
 import type { Metrics } from "../../metrics.ts";
-import type { Fanout, Peers, Rooms, SentSignal, Session } from "../../core/ports.ts";
+import type { Fanout, Peers, PresenceSignal, Rooms, SentSignal, Session } from "../../core/ports.ts";
 import { roomOf } from "./rooms.ts";
 import { corkUntilTurnEnds } from "./patches/cork.ts";
 
 /** Events between nodes (Socket.IO's `serverSideEmit`). */
 export interface InterServerEvents {
   sent(signals: SentSignal[]): void;
+  presenceMissed(signals: PresenceSignal[]): void;
 }
 
 /** What the node keeps on each socket (`socket.data`): the core's session, and the transport's own. */
@@ -49,13 +50,13 @@ export class SocketFanout implements Fanout, Rooms, Peers {
     if (sender && !sender.rooms.has(room)) sender.emit(ServerEvent.newMessage, message);
   }
 
-  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId = ""): void {
-    this.io.to(roomOf(conversationId)).except(exceptSessionId).emit(ServerEvent.typing, { conversationId, userId, isTyping });
+  typing(conversationId: string, userId: string, isTyping: boolean, exceptSessionId = "", localOnly = false): void {
+    (localOnly ? this.io.local : this.io).to(roomOf(conversationId)).except(exceptSessionId).emit(ServerEvent.typing, { conversationId, userId, isTyping });
     this.metrics.typingBroadcasts.inc({ state: isTyping ? "start" : "stop" });
   }
 
-  presence(conversationId: string, userId: string, online: boolean): void {
-    this.io.to(roomOf(conversationId)).emit(ServerEvent.presence, { conversationId, userId, online });
+  presence(conversationId: string, userId: string, online: boolean, localOnly = false): void {
+    (localOnly ? this.io.local : this.io).to(roomOf(conversationId)).emit(ServerEvent.presence, { conversationId, userId, online });
     this.metrics.presenceChanges.inc({ state: online ? "online" : "offline" });
   }
 
@@ -95,6 +96,22 @@ export class SocketFanout implements Fanout, Rooms, Peers {
       if (Array.isArray(signals)) listener(signals.filter(isSentSignal));
     });
   }
+
+  presenceMissed(signals: PresenceSignal[]): void {
+    if (this.clustered && signals.length > 0) this.io.serverSideEmit("presenceMissed", signals);
+  }
+
+  onPresenceMissed(listener: (signals: PresenceSignal[]) => void): void {
+    this.io.on("presenceMissed", (signals: unknown) => {
+      if (Array.isArray(signals)) listener(signals.filter(isPresenceSignal));
+    });
+  }
+}
+
+function isPresenceSignal(s: unknown): s is PresenceSignal {
+  if (typeof s !== "object" || s === null) return false;
+  const v = s as Record<string, unknown>;
+  return typeof v.conversationId === "string" && typeof v.userId === "string" && typeof v.online === "boolean";
 }
 
 function isSentSignal(s: unknown): s is SentSignal {

@@ -21,7 +21,8 @@ import { installDrainGate } from "./policies/drain-gate.ts";
 import { slowConsumerCheck } from "./policies/slow-consumers.ts";
 import { tokenExpiryCheck } from "./policies/token-expiry.ts";
 import { sweepSockets, type SocketCheck } from "./policies/socket-sweep.ts";
-import { installDirectBroadcast, releaseHandshake, releaseUpgradeRequest } from "./patches/index.ts";
+import { filterDeliveries, installDirectBroadcast, releaseHandshake, releaseUpgradeRequest } from "./patches/index.ts";
+import type { DeliveryFilter } from "./patches/broadcast-chain.ts";
 
 export const SOCKET_PATH = "/socket.io/";
 
@@ -46,6 +47,8 @@ export interface Realtime {
   ports: SocketFanout;
   /** Starts handling client events with the core (once, after it is built over `ports`). */
   serve(core: ChatCore): void;
+  /** Every `newMessage` delivery to this node's conversation rooms asks `filter` first. */
+  filterDeliveries(filter: DeliveryFilter): void;
   /** Refuses new handshakes and events, waits for in-flight events, then closes every transport so clients reconnect elsewhere. */
   drain(deadline: number): Promise<void>;
   /** Events being handled now. */
@@ -171,6 +174,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     serve(core) {
       attachHandlers = createHandlers({ core, limiter: deps.limiter, metrics, logger, inflight, isDraining: () => draining });
     },
+    filterDeliveries: (filter) => filterDeliveries(io, filter),
     inflight: () => inflight.count,
     async drain(deadline) {
       draining = true;

@@ -14,8 +14,13 @@ import { Adapter, type BroadcastOptions } from "socket.io-adapter";
 import { conversationOfRoom } from "../rooms.ts";
 
 type Broadcast = Adapter["broadcast"];
-/** Says whether a `newMessage` of this conversation and seq is delivered by this node. */
-export type DeliveryFilter = (conversationId: string, seq: number) => boolean;
+/** What the node is told of each delivery to one conversation room. */
+export interface DeliveryFilter {
+  /** Whether a `newMessage` of this conversation and seq is delivered by this node. */
+  newMessage(conversationId: string, seq: number): boolean;
+  /** A typing transition being delivered (any node's): watched so that one lost in an outage does not stick. */
+  typing(conversationId: string, userId: string, isTyping: boolean): void;
+}
 
 const own = Adapter.prototype.broadcast;
 let inner: Broadcast = own;
@@ -36,14 +41,18 @@ function install(): void {
   };
 }
 
-/** The room's conversation and the message's seq of a `newMessage` broadcast to one conversation room. */
+/** A `newMessage` or `typing` broadcast to one conversation room, told to the filter; false drops it. */
 function admitted(filter: DeliveryFilter, packet: Packet, opts: BroadcastOptions): boolean {
   const data = packet.data;
-  if (!Array.isArray(data) || data[0] !== "newMessage" || opts.rooms.size !== 1) return true;
-  const message = data[1] as { conversationId?: unknown; seq?: unknown } | undefined;
+  if (!Array.isArray(data) || opts.rooms.size !== 1 || (data[0] !== "newMessage" && data[0] !== "typing")) return true;
+  const body = data[1] as { conversationId?: unknown; seq?: unknown; userId?: unknown; isTyping?: unknown } | undefined;
   const [room] = opts.rooms;
-  if (typeof message?.conversationId !== "string" || typeof message.seq !== "number" || conversationOfRoom(String(room)) !== message.conversationId) return true;
-  return filter(message.conversationId, message.seq);
+  if (typeof body?.conversationId !== "string" || conversationOfRoom(String(room)) !== body.conversationId) return true;
+  if (data[0] === "typing") {
+    if (typeof body.userId === "string" && typeof body.isTyping === "boolean") filter.typing(body.conversationId, body.userId, body.isTyping);
+    return true;
+  }
+  return typeof body.seq !== "number" || filter.newMessage(body.conversationId, body.seq);
 }
 
 /** Puts the direct-write path under the chain (idempotent). */
