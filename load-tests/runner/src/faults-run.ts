@@ -54,6 +54,8 @@ export interface Latency {
   p50: number;
   p99: number;
   max: number;
+  /** The five slowest, for the reader. */
+  slowest: number[];
 }
 
 export interface KindResult {
@@ -108,7 +110,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 function latency(times: number[]): Latency {
   const s = [...times].sort((a, b) => a - b);
   const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : 0);
-  return { count: s.length, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? 0 };
+  return { count: s.length, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? 0, slowest: s.slice(-5).reverse() };
 }
 
 /** Runs `tasks` with at most `limit` at a time. */
