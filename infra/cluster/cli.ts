@@ -14,8 +14,8 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "@chat/test-kit";
-import { CONFIG_VARIABLES } from "../../services/chat-node/src/config.ts";
+import { REPO_ROOT } from "@chat/process-kit";
+import { CONFIG_VARIABLES } from "@chat/chat-node/config";
 import { spreadRatio } from "./balance.ts";
 import { startCluster, type Cluster, type OperationReport } from "./cluster.ts";
 import { NoLauncherError, reachable, sendControl, serveControl, type ControlRequest } from "./control.ts";

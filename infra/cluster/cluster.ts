@@ -4,7 +4,7 @@
  * asked and installed, Prometheus scraping every node. `pnpm cluster` (cli.ts) and the cluster
  * fault tests both start it here, so the configuration users run is the one the tests check.
  *
- * Every process is a child tracked by PID (through the test-kit, whose stopAll() also ends them if a
+ * Every process is a child tracked by PID (through @chat/process-kit, whose stopAll() also ends them if a
  * test fails half-way) and stopped by stop(). Ports are free loopback ports unless `basePort` is
  * given: nginx on basePort, node i on basePort+i, Redis on basePort+N+1, Prometheus on basePort+N+2,
  * and with `redisShards` > 1 (a Redis Cluster) shard k on basePort+N+1+k for k >= 2; nginx's status
@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { REPO_ROOT, freePort, startProcess, tempDir } from "@chat/test-kit";
+import { REPO_ROOT, freePort, startProcess, tempDir } from "@chat/process-kit";
 import { mirror } from "./logs.ts";
 import { startNginx, type NginxHandle } from "./nginx.ts";
 import { createNode, type ClusterNode } from "./nodes.ts";
@@ -169,6 +169,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       const env: Record<string, string> = {
         HOST: "127.0.0.1",
         CORS_ORIGINS: `${lbUrl},http://localhost:${lbPort},http://localhost:3000`,
+        // No JWT_SECRET given: the local demo, with the published secret and POST /dev/token (docs/security.md).
+        ...(opts.env?.JWT_SECRET ? {} : { DEV_INSECURE_TOKENS: "1" }),
         ...opts.env,
         PORT: String(p),
         NODE_ID: nodeId,

@@ -1,7 +1,7 @@
 /** Mirrors a process's output into `<logDir>/<name>.log` (appended, so a restarted node keeps one file). */
 import fs from "node:fs";
 import path from "node:path";
-import type { Proc } from "@chat/test-kit";
+import type { Proc } from "@chat/process-kit";
 
 export function mirror(p: Proc, logDir: string | undefined, name: string): void {
   if (!logDir) return;

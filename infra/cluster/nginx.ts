@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { REPO_ROOT, startProcess, type Proc } from "@chat/test-kit";
+import { REPO_ROOT, startProcess, type Proc } from "@chat/process-kit";
 import { keysFor } from "./ring.ts";
 
 /** One node in the upstreams. */

@@ -3,7 +3,7 @@
  * which can be stopped (SIGTERM drains, SIGKILL kills) and started again on the same port. The
  * launcher's operations (operations.ts) and the fault tests drive nodes through this handle.
  */
-import { NODE_MAIN, chatNodeOptions, startProcess, type Proc } from "@chat/test-kit";
+import { NODE_MAIN, chatNodeOptions, startProcess, type Proc } from "@chat/process-kit";
 import { mirror } from "./logs.ts";
 
 export interface ClusterNode {

@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { freePort, startProcess, waitForOutput, type Proc } from "@chat/test-kit";
+import { freePort, startProcess, waitForOutput, type Proc } from "@chat/process-kit";
 
 export interface RedisHandle {
   /** REDIS_URL for the nodes. */

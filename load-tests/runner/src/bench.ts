@@ -23,7 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
-import { REPO_ROOT, stopAll } from "@chat/test-kit";
+import { REPO_ROOT, stopAll } from "@chat/process-kit";
 import { num, readArgs, UsageError, type CommandSpec } from "./args.ts";
 import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
 import { buildPlan, type Target } from "./plan.ts";

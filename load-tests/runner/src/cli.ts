@@ -13,7 +13,7 @@ import { num, positive, positiveList, readArgs, UsageError, type CommandSpec } f
 import { buildPlan, TARGETS, type Target } from "./plan.ts";
 import { rssOf } from "./proc-mem.ts";
 import { LoadSession } from "./session.ts";
-import { DEV_SECRET } from "../../../services/chat-node/src/config.ts";
+import { DEV_SECRET } from "@chat/chat-node/config";
 
 const defaultWorkers = Math.max(1, os.availableParallelism() - 1);
 

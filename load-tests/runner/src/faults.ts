@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { REPO_ROOT, stopAll } from "@chat/test-kit";
+import { REPO_ROOT, stopAll } from "@chat/process-kit";
 import { startCluster } from "../../../infra/cluster/cluster.ts";
 import { positive, readArgs, UsageError, type CommandSpec } from "./args.ts";
 import { runScenario, type FaultParams, type ScenarioResult } from "./faults-run.ts";

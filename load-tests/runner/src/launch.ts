@@ -1,13 +1,13 @@
 /**
  * Starts the systems the benchmark compares, each as its own process on a free loopback port:
  * the project's chat node, the seed reference, the raw `ws` floor, and (when its launcher exists)
- * the project's 2-node cluster behind nginx and Redis. Processes are started through the test-kit,
+ * the project's 2-node cluster behind nginx and Redis. Processes are started through @chat/process-kit,
  * so a test's `stopAll()` ends any left behind.
  */
 import path from "node:path";
 import fs from "node:fs";
 import { pathToFileURL } from "node:url";
-import { CHAT_NODE_OPTIONS, NODE_MAIN, REPO_ROOT, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/test-kit";
+import { CHAT_NODE_OPTIONS, NODE_MAIN, REPO_ROOT, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/process-kit";
 
 export type SystemKind = "chat" | "cluster" | "seed" | "raw";
 

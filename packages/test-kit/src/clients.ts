@@ -1,19 +1,13 @@
-import { SignJWT } from "jose";
 import { io, type Socket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import type { ClientToServerEvents, ServerToClientEvents } from "@chat/protocol";
-import { TEST_SECRET } from "./processes.ts";
+import { mintHs256Token } from "@chat/protocol/token";
+import { TEST_SECRET } from "@chat/process-kit";
 
 export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** An HS256 token for `userId`, valid for `expiresInSec` (negative: already expired). */
 export async function mintToken(userId: string, opts: { secret?: string; expiresInSec?: number } = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(userId)
-    .setIssuedAt(now)
-    .setExpirationTime(now + (opts.expiresInSec ?? 3600))
-    .sign(new TextEncoder().encode(opts.secret ?? TEST_SECRET));
+  return mintHs256Token(userId, opts.secret ?? TEST_SECRET, opts.expiresInSec ?? 3600);
 }
 
 const opened = new Set<Socket>();

@@ -1,4 +1,4 @@
-import { NODE_MAIN, TEST_SECRET, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "./processes.ts";
+import { NODE_MAIN, TEST_SECRET, chatNodeOptions, freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/process-kit";
 
 export interface NodeHandle extends Proc {
   url: string;
@@ -17,6 +17,8 @@ export async function startNode(env: Record<string, string> = {}): Promise<NodeH
   const full: Record<string, string> = {
     HOST: "127.0.0.1",
     JWT_SECRET: TEST_SECRET,
+    // POST /dev/token for the tests that sign in as the demo page does; "0" for a node without it.
+    DEV_INSECURE_TOKENS: "1",
     LOG_LEVEL: "info",
     TYPING_TIMEOUT_MS: "400",
     SHUTDOWN_TIMEOUT_MS: "5000",

@@ -1,4 +1,4 @@
-import { freePort, startProcess, tempDir, waitForOutput, type Proc } from "./processes.ts";
+import { freePort, startProcess, tempDir, waitForOutput, type Proc } from "@chat/process-kit";
 
 export interface RedisHandle extends Proc {
   url: string;

@@ -10,7 +10,6 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import fastifyCors from "@fastify/cors";
 import fastifyStatic from "@fastify/static";
 import { pino, type Logger } from "pino";
-import type { Server } from "socket.io";
 import type { Config } from "./config.ts";
 import { usesDevSecret } from "./config.ts";
 import { createAuthenticator } from "./auth.ts";
@@ -21,16 +20,17 @@ import { createRateLimiter } from "./rate-limit.ts";
 import { createStore } from "./store/index.ts";
 import { GroupCommitter } from "./store/group-commit.ts";
 import type { MessageStore } from "./store/types.ts";
-import { createBroker } from "./cluster/index.ts";
-import type { Broker } from "./cluster/types.ts";
-import { ChatService } from "./use-cases/chat-service.ts";
-import { createRealtime, type Realtime } from "./realtime/socket-server.ts";
-import { directWriteCount } from "./realtime/direct-broadcast.ts";
-import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./http/error-handler.ts";
-import { installRequestMetrics } from "./http/request-metrics.ts";
-import { conversationRoutes } from "./http/conversations.ts";
-import { opsRoutes } from "./http/ops.ts";
-import { devRoutes } from "./http/dev.ts";
+import { createBroker } from "./broker/index.ts";
+import type { Broker } from "./broker/types.ts";
+import { ChatCore } from "./core/chat-core.ts";
+import { createRealtime, type Realtime } from "./transport/socket/server.ts";
+import type { ChatServer } from "./transport/socket/fanout.ts";
+import { directWriteCount } from "./transport/socket/patches/index.ts";
+import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./transport/http/error-handler.ts";
+import { installRequestMetrics } from "./transport/http/request-metrics.ts";
+import { conversationRoutes } from "./transport/http/conversations.ts";
+import { opsRoutes } from "./transport/http/ops.ts";
+import { devRoutes } from "./transport/http/dev.ts";
 
 const DEFAULT_WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
@@ -43,7 +43,8 @@ export interface AppDeps {
 export interface App {
   config: Readonly<Config>;
   fastify: FastifyInstance;
-  io: Server;
+  io: ChatServer;
+  core: ChatCore;
   metrics: Metrics;
   store: MessageStore;
   broker: Broker;
@@ -58,7 +59,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   const logger =
     deps.logger ??
     pino({ level: config.logLevel, base: { nodeId: config.nodeId }, redact: ["req.headers.authorization", "token", "auth.token"] });
-  if (usesDevSecret(config)) logger.warn("JWT_SECRET is not set: using the development secret (never in production)");
+  if (config.devTokens) {
+    logger.warn(
+      `DEV_INSECURE_TOKENS is on: POST /dev/token mints a token for any user id${usesDevSecret(config) ? ", and tokens are signed with the development secret published in the repository" : ""}. Never expose this node.`,
+    );
+  }
 
   const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount });
   const store = deps.store ?? (await createStore(config, logger));
@@ -70,8 +75,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     queueMax: config.storeQueueMax,
     metrics,
   });
-  const service = new ChatService({ store, committer, maxMessageLength: config.maxMessageLength });
-  const auth = createAuthenticator(config.jwtSecret);
+  const auth = createAuthenticator(config.jwt, { onKeyFetchError: (err) => logger.warn({ err }, "cannot fetch the identity provider's keys (JWT_JWKS_URL)") });
   const limiter = createRateLimiter(
     {
       disabled: config.rateLimitDisabled,
@@ -95,7 +99,25 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     routerOptions: { maxParamLength: 512 },
     frameworkErrors: frameworkErrors(metrics, cors),
   });
-  const realtime = createRealtime(fastify.server, { config, auth, broker, service, presence: broker.presence, limiter, metrics, logger });
+  // Socket.IO on Fastify's HTTP server; the core over its rooms; the core's events handled.
+  const realtime = createRealtime(fastify.server, { config, auth, broker, limiter, metrics, logger });
+  const core = new ChatCore({
+    store,
+    committer,
+    broker,
+    fanout: realtime.ports,
+    rooms: realtime.ports,
+    peers: realtime.ports,
+    metrics,
+    maxMessageLength: config.maxMessageLength,
+    typingTimeoutMs: config.typingTimeoutMs,
+    onError: (err, what) => logger.warn({ err }, `${what} failed`),
+  });
+  realtime.serve(core);
+  realtime.filterDeliveries({
+    newMessage: (conversationId, seq) => core.admitDelivery(conversationId, seq),
+    typing: (conversationId, userId, isTyping) => core.observeTyping(conversationId, userId, isTyping),
+  });
   let draining = false;
 
   installErrorHandling(fastify, metrics);
@@ -159,7 +181,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     pageMax: Limits.pageMax,
     missedMax: Limits.missedMax,
   };
-  await fastify.register(conversationRoutes, { service, auth, limiter, metrics, limits, presence: broker.presence, announce: (m, receivedAt) => realtime.announce(m, receivedAt) });
+  await fastify.register(conversationRoutes, { core, auth, limiter, limits });
   if (config.devTokens) await fastify.register(devRoutes, { auth });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (fs.existsSync(path.join(webDir, "index.html"))) {
@@ -168,6 +190,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
 
   fastify.addHook("onClose", async () => {
     limiter.close();
+    core.close();
     await realtime.close();
     await committer.close();
     await broker.close();
@@ -178,6 +201,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     config,
     fastify,
     io: realtime.io,
+    core,
     metrics,
     store,
     broker,
@@ -186,7 +210,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       await fastify.listen({ port: config.port, host: config.host });
       const address = fastify.server.address();
       const port = typeof address === "object" && address ? address.port : config.port;
-      broker.start((conversationId, userId, online) => realtime.broadcaster.presence(conversationId, userId, online));
+      core.start();
       logger.info({ port, host: config.host, store: store.kind, broker: broker.kind }, "listening");
       return port;
     },

@@ -3,6 +3,7 @@
  * Nothing else reads `process.env`. A malformed value throws a ConfigError naming its variable.
  * The README's configuration table mirrors CONFIG_VARIABLES below; a test keeps them in step.
  */
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -20,12 +21,62 @@ export interface Bucket {
   burst: number;
 }
 
+/**
+ * What each rate limit counts, per user (cluster-wide when Redis is configured): the socket events,
+ * the REST operations, the handshake. `rest_read`/`rest_write` bound every REST call of that kind
+ * on top of the operation's own scope. docs/security.md says what each one protects.
+ */
+export const RATE_SCOPES = [
+  "handshake", "join", "leave", "typing", "stop_typing", "send", "history", "presence",
+  "conversation_create", "token", "rest_read", "rest_write",
+] as const;
+export type RateScope = (typeof RATE_SCOPES)[number];
+
+/** Each scope's variable prefix (`<PREFIX>_PER_SEC`, `<PREFIX>_BURST`) and default bucket. */
+export const RATE_DEFAULTS: Readonly<Record<RateScope, Readonly<{ variable: string } & Bucket>>> = Object.freeze({
+  handshake: { variable: "RATE_HANDSHAKE", perSec: 1, burst: 10 },
+  join: { variable: "RATE_JOIN", perSec: 10, burst: 40 },
+  leave: { variable: "RATE_LEAVE", perSec: 10, burst: 40 },
+  typing: { variable: "RATE_TYPING", perSec: 10, burst: 20 },
+  stop_typing: { variable: "RATE_STOP_TYPING", perSec: 10, burst: 20 },
+  send: { variable: "RATE_SEND", perSec: 20, burst: 40 },
+  history: { variable: "RATE_HISTORY", perSec: 20, burst: 50 },
+  presence: { variable: "RATE_PRESENCE", perSec: 10, burst: 30 },
+  conversation_create: { variable: "RATE_CONVERSATION_CREATE", perSec: 0.5, burst: 10 },
+  token: { variable: "RATE_TOKEN", perSec: 0.2, burst: 5 },
+  rest_read: { variable: "RATE_REST_READ", perSec: 50, burst: 100 },
+  rest_write: { variable: "RATE_REST_WRITE", perSec: 10, burst: 20 },
+});
+
+/** The token algorithms a node accepts. `none` and the other JOSE algorithms are never accepted. */
+export const JWT_ALGORITHMS = ["HS256", "RS256", "ES256"] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/** How tokens are verified (auth.ts). */
+export interface JwtSettings {
+  /** Accepted `alg` values: HS256 is checked against `secret` only, RS256/ES256 against public keys only. */
+  algorithms: readonly JwtAlgorithm[];
+  /** The HS256 secret (JWT_SECRET, or the development secret with DEV_INSECURE_TOKENS). */
+  secret: string | undefined;
+  /** JWT_PUBLIC_KEY_FILE when it holds one PEM key or certificate. */
+  publicKey: KeyObject | undefined;
+  /** JWT_PUBLIC_KEY_FILE when it holds a JWK Set (keys chosen by `kid`). */
+  localJwks: { keys: Record<string, unknown>[] } | undefined;
+  jwksUrl: string | undefined;
+  jwksTimeoutMs: number;
+  jwksCooldownMs: number;
+  jwksCacheMaxAgeMs: number;
+  issuer: readonly string[] | undefined;
+  audience: readonly string[] | undefined;
+  clockToleranceSec: number;
+}
+
 export interface Config {
   nodeEnv: string;
   port: number;
   host: string;
   nodeId: string;
-  jwtSecret: string;
+  jwt: Readonly<JwtSettings>;
   corsOrigins: string[];
   redisUrl: string | undefined;
   redisAdapter: "classic" | "sharded";
@@ -33,6 +84,8 @@ export interface Config {
   mongoUrl: string | undefined;
   mongoDb: string;
   mongoWriteConcern: "majority" | number;
+  /** MONGO_ALLOW_LOSING_ACKNOWLEDGED: a numeric MONGO_WRITE_CONCERN was accepted knowingly. */
+  mongoAllowLosingAcknowledged: boolean;
   dataDir: string;
   sqliteSynchronous: "FULL" | "NORMAL";
   typingTimeoutMs: number;
@@ -40,6 +93,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   maxConnections: number;
+  maxConnectionsPerUser: number;
   socketMaxBufferBytes: number;
   socketMaxOutgoingBytes: number;
   presenceTtlMs: number;
@@ -48,29 +102,41 @@ export interface Config {
   storeQueueMax: number;
   rateLimitDisabled: boolean;
   broadcastDirectWrite: boolean;
+  /** How often a node settles its users' consumption with Redis (cluster-wide limits). */
+  rateLimitSyncMs: number;
+  rates: Readonly<Record<RateScope, Readonly<Bucket>>>;
   rateSend: Bucket;
   rateTyping: Bucket;
   rateRestWrite: Bucket;
   rateRestRead: Bucket;
+  /**
+   * DEV_INSECURE_TOKENS: `POST /dev/token` mints a token for any user id, and without JWT_SECRET the
+   * published development secret signs and verifies. Never on by default; refused in production.
+   */
   devTokens: boolean;
   webDir: string | undefined;
 }
 
-/** The secret of a node started without JWT_SECRET outside production (it warns); `pnpm token` and `pnpm loadtest` fall back to it too. */
+/**
+ * The development secret, published in this repository: a node uses it only with
+ * DEV_INSECURE_TOKENS=1 and no JWT_SECRET, and refuses to start with it in any other case.
+ * `pnpm token` and `pnpm loadtest` fall back to it to talk to such a node.
+ */
 export const DEV_SECRET = "dev-only-secret-change-me-dev-only-secret";
 
 /** Every variable the node reads, with its default, as documented in the README. */
 export const CONFIG_VARIABLES = [
-  "NODE_ENV", "PORT", "HOST", "NODE_ID", "JWT_SECRET", "CORS_ORIGINS",
+  "NODE_ENV", "DEV_INSECURE_TOKENS", "PORT", "HOST", "NODE_ID", "JWT_SECRET",
+  "JWT_ALGORITHMS", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_URL", "JWT_JWKS_TIMEOUT_MS", "JWT_JWKS_COOLDOWN_MS", "JWT_JWKS_CACHE_MAX_AGE_MS",
+  "JWT_ISSUER", "JWT_AUDIENCE", "JWT_CLOCK_TOLERANCE_S", "CORS_ORIGINS",
   "REDIS_URL", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
-  "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN",
+  "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN", "MONGO_ALLOW_LOSING_ACKNOWLEDGED",
   "DATA_DIR", "SQLITE_SYNCHRONOUS",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
-  "MAX_CONNECTIONS", "SOCKET_MAX_BUFFER_BYTES", "SOCKET_MAX_OUTGOING_BYTES", "PRESENCE_TTL_MS",
+  "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_USER", "SOCKET_MAX_BUFFER_BYTES", "SOCKET_MAX_OUTGOING_BYTES", "PRESENCE_TTL_MS",
   "STORE_BATCH_MAX", "STORE_BATCH_WAIT_MS", "STORE_QUEUE_MAX",
-  "RATE_LIMIT_DISABLED", "BROADCAST_DIRECT_WRITE",
-  "RATE_SEND_PER_SEC", "RATE_SEND_BURST", "RATE_TYPING_PER_SEC", "RATE_TYPING_BURST",
-  "RATE_REST_WRITE_PER_SEC", "RATE_REST_WRITE_BURST", "RATE_REST_READ_PER_SEC", "RATE_REST_READ_BURST",
+  "RATE_LIMIT_DISABLED", "RATE_LIMIT_SYNC_MS", "BROADCAST_DIRECT_WRITE",
+  ...RATE_SCOPES.flatMap((s) => [`${RATE_DEFAULTS[s].variable}_PER_SEC`, `${RATE_DEFAULTS[s].variable}_BURST`] as const),
   "DEV_TOKENS", "WEB_DIR",
 ] as const;
 
@@ -168,8 +234,8 @@ function corsOrigins(env: Env): string[] {
 }
 
 /** HOST: an IPv4 or IPv6 address (no brackets), or an RFC 1123 host name. */
-function host(env: Env): string {
-  const h = env.HOST?.trim() || "0.0.0.0";
+function host(env: Env, def: string): string {
+  const h = env.HOST?.trim() || def;
   if (net.isIP(h) !== 0) return h;
   const label = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
   if (h.length <= 253 && h.split(".").every((l) => label.test(l))) return h;
@@ -179,18 +245,174 @@ function host(env: Env): string {
 
 /**
  * MONGO_WRITE_CONCERN: `majority`, or a number of members from 1 to 50 (a replica set's most).
- * 0 (unacknowledged writes) is refused: a message is acknowledged only once it is stored.
+ * 0 (unacknowledged writes) is refused: a message is acknowledged only once it is stored. A number
+ * needs MONGO_ALLOW_LOSING_ACKNOWLEDGED=1: below a majority, a failover rolls back writes the node
+ * already acknowledged and hands their `seq` to other messages; the node cannot know at start-up
+ * whether a number is a majority of a set whose membership may change.
  */
-function writeConcern(env: Env): "majority" | number {
+function writeConcern(env: Env): { wc: "majority" | number; allowLoss: boolean } {
+  const allowLoss = bool(env, "MONGO_ALLOW_LOSING_ACKNOWLEDGED", false);
   const wc = env.MONGO_WRITE_CONCERN?.trim() || "majority";
-  if (wc === "majority") return "majority";
+  if (wc === "majority") return { wc: "majority", allowLoss };
   if (!/^[0-9]+$/.test(wc)) throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number of members, got "${wc}"`);
   const n = Number(wc);
   if (n === 0) {
     throw new ConfigError(`MONGO_WRITE_CONCERN=${wc} means unacknowledged writes, and a message is acknowledged only once it is stored: use "majority" or a number from 1`);
   }
   if (n > 50) throw new ConfigError(`MONGO_WRITE_CONCERN must be "majority" or a number from 1 to 50 (a replica set's most members), got ${wc}`);
-  return n;
+  if (!allowLoss) {
+    throw new ConfigError(
+      `MONGO_WRITE_CONCERN=${wc}: a write concern below a majority lets a failover lose messages the node already acknowledged; ` +
+        `use "majority", or set MONGO_ALLOW_LOSING_ACKNOWLEDGED=1 to accept that loss`,
+    );
+  }
+  return { wc: n, allowLoss };
+}
+
+/** A comma-separated list of non-blank words, or undefined when unset or blank. */
+function list(env: Env, name: string): string[] | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const items = raw.split(",").map((s) => s.trim());
+  if (items.some((s) => s === "")) throw new ConfigError(`${name} holds an empty entry, got "${raw}"`);
+  return items;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "[::1]"]);
+
+/** JWT_JWKS_URL: https, or http to a loopback address only (a local identity provider, the tests). */
+function jwksUrl(env: Env): string | undefined {
+  const u = url(env, "JWT_JWKS_URL", ["https:", "http:"]);
+  if (!u) return undefined;
+  const parsed = new URL(u);
+  if (parsed.username || parsed.password) throw new ConfigError("JWT_JWKS_URL must not carry credentials");
+  if (parsed.protocol === "http:" && !LOOPBACK_HOSTS.has(parsed.hostname) && !/^127\.\d+\.\d+\.\d+$/.test(parsed.hostname)) {
+    throw new ConfigError(`JWT_JWKS_URL must use https (http only to a loopback address), got "${u}"`);
+  }
+  return u;
+}
+
+/** The algorithm a PEM public key verifies, or a ConfigError naming JWT_PUBLIC_KEY_FILE. */
+function algorithmOf(key: KeyObject, file: string): JwtAlgorithm {
+  if (key.asymmetricKeyType === "rsa") {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds a ${bits}-bit RSA key: RS256 needs at least 2048 bits`);
+    return "RS256";
+  }
+  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return "ES256";
+  const what = key.asymmetricKeyType === "ec" ? `an EC key on ${key.asymmetricKeyDetails?.namedCurve}` : `a ${key.asymmetricKeyType} key`;
+  throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds ${what}: RS256 takes an RSA key of 2048 bits or more, ES256 an EC key on P-256`);
+}
+
+/**
+ * JWT_PUBLIC_KEY_FILE: one PEM public key (SPKI) or X.509 certificate, or a JWK Set (JSON, keys
+ * chosen by `kid`, so that one file holds the old and the new key across a rotation). Read once,
+ * at start-up.
+ * A private key is refused: a node only verifies, and must not hold what signs.
+ */
+function publicKeyFile(env: Env): { file: string; key?: KeyObject; algorithm?: JwtAlgorithm; jwks?: { keys: Record<string, unknown>[] } } | undefined {
+  const raw = env.JWT_PUBLIC_KEY_FILE?.trim();
+  if (!raw) return undefined;
+  const file = path.resolve(raw);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (text.trimStart().startsWith("{")) {
+    let jwks: unknown;
+    try {
+      jwks = JSON.parse(text);
+    } catch {
+      throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" starts with "{" but is not JSON (a JWK Set)`);
+    }
+    const keys = (jwks as { keys?: unknown }).keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => k && typeof k === "object" && !Array.isArray(k))) {
+      throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" is JSON but not a JWK Set ({ "keys": [ ... ] })`);
+    }
+    if (keys.some((k) => "d" in k || "k" in k)) throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds a private or secret key: give the public keys only`);
+    return { file, jwks: { keys: keys as Record<string, unknown>[] } };
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds a private key: give the public key only`);
+  let key: KeyObject;
+  try {
+    key = /-----BEGIN CERTIFICATE-----/.test(text) ? new X509Certificate(text).publicKey : createPublicKey(text);
+  } catch {
+    throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds no PEM public key, certificate or JWK Set`);
+  }
+  // createPublicKey also derives a public key from a private one in another encoding: refuse that too.
+  let isPrivate = false;
+  try {
+    createPrivateKey(text);
+    isPrivate = true;
+  } catch {
+    /* a public key, as it should be */
+  }
+  if (isPrivate) throw new ConfigError(`JWT_PUBLIC_KEY_FILE "${file}" holds a private key: give the public key only`);
+  return { file, key, algorithm: algorithmOf(key, file) };
+}
+
+/**
+ * The token settings and the development mode. No unsafe default: without DEV_INSECURE_TOKENS a
+ * node needs JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL, and the published development secret
+ * is refused; NODE_ENV plays no part except that production refuses DEV_INSECURE_TOKENS.
+ */
+function jwtSettings(env: Env, devInsecure: boolean): JwtSettings {
+  // The secret is used as given; only the check ignores surrounding whitespace, so "   …" cannot pass for 16 characters.
+  const given = env.JWT_SECRET ?? "";
+  if (given !== "" && given.trim() === "") throw new ConfigError("JWT_SECRET is only whitespace: set a secret of at least 16 characters");
+  if (given !== "" && given.trim().length < 16) {
+    throw new ConfigError("JWT_SECRET must be at least 16 characters, not counting leading and trailing whitespace");
+  }
+  if (given.trim() === DEV_SECRET && !devInsecure) {
+    throw new ConfigError("JWT_SECRET is the development secret published in this repository: anyone can sign tokens with it. Set a secret of your own (openssl rand -hex 32)");
+  }
+  const keyFile = publicKeyFile(env);
+  const remote = jwksUrl(env);
+  if (keyFile && remote) throw new ConfigError("JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set: a node takes its public keys from one of them");
+  const secret = given !== "" ? given : devInsecure ? DEV_SECRET : undefined;
+  if (secret === undefined && !keyFile && !remote) {
+    throw new ConfigError(
+      "JWT_SECRET, JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL is required: set one (a secret: openssl rand -hex 32), " +
+        "or DEV_INSECURE_TOKENS=1 for a local demo that signs with a published secret and mints tokens for anyone",
+    );
+  }
+
+  const listed = list(env, "JWT_ALGORITHMS");
+  const defaults: JwtAlgorithm[] = [
+    ...(secret !== undefined ? (["HS256"] as const) : []),
+    ...(keyFile?.algorithm ? [keyFile.algorithm] : keyFile?.jwks || remote ? (["RS256", "ES256"] as const) : []),
+  ];
+  const algorithms = listed
+    ? listed.map((a) => {
+        const up = a.toUpperCase();
+        if (up === "NONE") throw new ConfigError("JWT_ALGORITHMS must not hold none: an unsigned token proves nothing");
+        if (!(JWT_ALGORITHMS as readonly string[]).includes(up)) throw new ConfigError(`JWT_ALGORITHMS holds "${a}": the node accepts ${JWT_ALGORITHMS.join(", ")}`);
+        return up as JwtAlgorithm;
+      })
+    : defaults;
+  for (const alg of new Set(algorithms)) {
+    if (alg === "HS256" && secret === undefined) throw new ConfigError("JWT_ALGORITHMS holds HS256 but JWT_SECRET is not set");
+    if (alg !== "HS256" && !keyFile && !remote) throw new ConfigError(`JWT_ALGORITHMS holds ${alg} but neither JWT_PUBLIC_KEY_FILE nor JWT_JWKS_URL is set`);
+    if (alg !== "HS256" && keyFile?.algorithm && keyFile.algorithm !== alg) {
+      throw new ConfigError(`JWT_ALGORITHMS holds ${alg} but JWT_PUBLIC_KEY_FILE holds a ${keyFile.algorithm} key`);
+    }
+  }
+  if (devInsecure && !algorithms.includes("HS256")) throw new ConfigError("DEV_INSECURE_TOKENS mints HS256 tokens: JWT_ALGORITHMS must hold HS256");
+  return {
+    algorithms: Object.freeze([...new Set(algorithms)]),
+    secret,
+    publicKey: keyFile?.key,
+    localJwks: keyFile?.jwks,
+    jwksUrl: remote,
+    jwksTimeoutMs: int(env, "JWT_JWKS_TIMEOUT_MS", 5000, 100, 60_000),
+    jwksCooldownMs: int(env, "JWT_JWKS_COOLDOWN_MS", 30_000, 0, 3_600_000),
+    jwksCacheMaxAgeMs: int(env, "JWT_JWKS_CACHE_MAX_AGE_MS", 600_000, 1000, 86_400_000),
+    issuer: list(env, "JWT_ISSUER"),
+    audience: list(env, "JWT_AUDIENCE"),
+    clockToleranceSec: int(env, "JWT_CLOCK_TOLERANCE_S", 0, 0, 300),
+  };
 }
 
 /**
@@ -238,19 +460,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   let nodeEnv = env.NODE_ENV?.trim().toLowerCase() || "development";
   if (nodeEnv === "prod") nodeEnv = "production";
   const production = nodeEnv === "production";
-  // Development tokens are on by default only where a developer runs the node: anything else (staging, ci, ...) opts in.
-  const devTokensByDefault = ["development", "test"].includes(nodeEnv);
 
-  // The secret is used as given; only the check ignores surrounding whitespace, so "   …" cannot pass for 16 characters.
-  const jwtSecret = env.JWT_SECRET ?? "";
-  if (jwtSecret === "" && production) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
-  if (jwtSecret !== "" && jwtSecret.trim() === "") throw new ConfigError("JWT_SECRET is only whitespace: set a secret of at least 16 characters");
-  if (jwtSecret !== "" && jwtSecret.trim().length < 16) {
-    throw new ConfigError("JWT_SECRET must be at least 16 characters, not counting leading and trailing whitespace");
+  // The insecure development mode only when asked for by name: never from NODE_ENV, set or unset.
+  const devTokens = bool(env, "DEV_INSECURE_TOKENS", false);
+  if (devTokens && production) throw new ConfigError("DEV_INSECURE_TOKENS cannot be enabled when NODE_ENV=production");
+  if (env.DEV_TOKENS !== undefined && env.DEV_TOKENS.trim() !== "" && bool(env, "DEV_TOKENS", false)) {
+    throw new ConfigError("DEV_TOKENS was replaced by DEV_INSECURE_TOKENS, which is never on by default: set DEV_INSECURE_TOKENS=1 for a local demo");
   }
-
-  const devTokens = bool(env, "DEV_TOKENS", devTokensByDefault);
-  if (devTokens && production) throw new ConfigError("DEV_TOKENS cannot be enabled when NODE_ENV=production");
+  const jwt = jwtSettings(env, devTokens);
+  const { wc, allowLoss } = writeConcern(env);
 
   const nodeId = env.NODE_ID?.trim() || `${os.hostname()}-${process.pid}`;
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(nodeId)) throw new ConfigError("NODE_ID must be 1-64 of [A-Za-z0-9._:-]");
@@ -258,19 +476,27 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const keyPrefix = env.REDIS_KEY_PREFIX?.trim() || "chat";
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) throw new ConfigError("REDIS_KEY_PREFIX must be 1-64 of [A-Za-z0-9._:-]");
 
+  const rates = Object.freeze(
+    Object.fromEntries(RATE_SCOPES.map((scope) => {
+      const d = RATE_DEFAULTS[scope];
+      return [scope, Object.freeze(bucket(env, d.variable, d.perSec, d.burst))];
+    })) as Record<RateScope, Bucket>,
+  );
   const config: Config = {
     nodeEnv,
     port: int(env, "PORT", 3001, 0, 65535),
-    host: host(env),
+    // A node that mints tokens for anyone listens on loopback unless HOST says otherwise.
+    host: host(env, devTokens ? "127.0.0.1" : "0.0.0.0"),
     nodeId,
-    jwtSecret: jwtSecret || DEV_SECRET,
+    jwt: Object.freeze(jwt),
     corsOrigins: corsOrigins(env),
     redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
     redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
     redisKeyPrefix: keyPrefix,
     mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
     mongoDb: env.MONGO_DB?.trim() || "chat",
-    mongoWriteConcern: writeConcern(env),
+    mongoWriteConcern: wc,
+    mongoAllowLosingAcknowledged: allowLoss,
     dataDir: path.resolve(env.DATA_DIR?.trim() || "data"),
     sqliteSynchronous: oneOf(env, "SQLITE_SYNCHRONOUS", "FULL", ["FULL", "NORMAL"] as const),
     typingTimeoutMs: int(env, "TYPING_TIMEOUT_MS", 3000, 50, 600_000),
@@ -278,6 +504,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const),
     maxConnections: int(env, "MAX_CONNECTIONS", 20_000, 1, 10_000_000),
+    maxConnectionsPerUser: int(env, "MAX_CONNECTIONS_PER_USER", 20, 1, 10_000_000),
     socketMaxBufferBytes: int(env, "SOCKET_MAX_BUFFER_BYTES", 65_536, 1024, 100_000_000),
     socketMaxOutgoingBytes: outgoingLimit(env),
     presenceTtlMs: int(env, "PRESENCE_TTL_MS", 30_000, 1000, 3_600_000),
@@ -286,10 +513,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     storeQueueMax: int(env, "STORE_QUEUE_MAX", 20_000, 1, 10_000_000),
     rateLimitDisabled: bool(env, "RATE_LIMIT_DISABLED", false),
     broadcastDirectWrite: bool(env, "BROADCAST_DIRECT_WRITE", true),
-    rateSend: bucket(env, "RATE_SEND", 20, 40),
-    rateTyping: bucket(env, "RATE_TYPING", 10, 20),
-    rateRestWrite: bucket(env, "RATE_REST_WRITE", 10, 20),
-    rateRestRead: bucket(env, "RATE_REST_READ", 50, 100),
+    rateLimitSyncMs: int(env, "RATE_LIMIT_SYNC_MS", 50, 1, 10_000),
+    rates,
+    rateSend: rates.send,
+    rateTyping: rates.typing,
+    rateRestWrite: rates.rest_write,
+    rateRestRead: rates.rest_read,
     devTokens,
     webDir: webDir(env),
   };
@@ -301,7 +530,18 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   return Object.freeze(config);
 }
 
-/** True when the node runs with the development secret, which the node warns about. */
+/**
+ * The settings `pnpm token` mints with: JWT_SECRET (with JWT_ISSUER / JWT_AUDIENCE) as a node reads
+ * them; without JWT_SECRET the published development secret (`demo: true`), which only a node with
+ * DEV_INSECURE_TOKENS=1 accepts.
+ */
+export function loadSigningConfig(env: Env = process.env): { jwt: Readonly<JwtSettings>; demo: boolean } {
+  const demo = !env.JWT_SECRET?.trim();
+  const jwt = jwtSettings(demo ? { ...env, JWT_SECRET: "", JWT_PUBLIC_KEY_FILE: "", JWT_JWKS_URL: "", JWT_ALGORITHMS: "" } : { ...env, JWT_PUBLIC_KEY_FILE: "", JWT_JWKS_URL: "", JWT_ALGORITHMS: "" }, demo);
+  return { jwt: Object.freeze(jwt), demo };
+}
+
+/** True when the node runs with the published development secret (only with DEV_INSECURE_TOKENS). */
 export function usesDevSecret(config: Config): boolean {
-  return config.jwtSecret === DEV_SECRET;
+  return config.jwt.secret === DEV_SECRET;
 }

@@ -35,7 +35,7 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 export interface MetricsOptions {
   redis?: boolean;
-  /** Broadcast frames written past Engine.IO so far in this process (realtime/direct-broadcast.ts). */
+  /** Broadcast frames written past Engine.IO so far in this process (transport/socket/patches/direct-broadcast.ts). */
   directWrites?: () => number;
 }
 
@@ -88,6 +88,7 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
         directWritesSeen = now;
       },
     }),
+    gapRepaired: new client.Counter({ name: "chat_gap_repaired_total", help: "Messages delivered to this node's sockets from the store because their broadcast never reached this node (Redis outage, a lagging subscriber)", registers: [registry] }),
     slowConsumersCut: new client.Counter({
       name: "chat_slow_consumers_cut_total",
       help: "Sockets cut because more than SOCKET_MAX_OUTGOING_BYTES waited to be sent to them (a client that stopped reading)",

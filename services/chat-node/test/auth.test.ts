@@ -152,11 +152,32 @@ describe("authentication", () => {
     return connectUser(node.url, "carol", { token }).then((s) => assert.ok(s.connected));
   });
 
-  it("dev tokens: POST /dev/token signs in for the demo page", async () => {
+  it("dev tokens: POST /dev/token signs in for the demo page (DEV_INSECURE_TOKENS=1, as test nodes run)", async () => {
     const res = await api(node.url).post<{ token: string }>("/dev/token", { userId: "dave" });
     assert.equal(res.status, 200);
     const s = await connectUser(node.url, "dave", { token: res.body.token });
     assert.ok(s.connected);
     assert.equal((await api(node.url).post("/dev/token", { userId: "" })).status, 400);
+  });
+
+  it("without DEV_INSECURE_TOKENS there is no POST /dev/token, whatever NODE_ENV says", async () => {
+    for (const NODE_ENV of ["", "development", "test"]) {
+      const plain = await startNode({ DEV_INSECURE_TOKENS: "0", NODE_ENV });
+      const res = await api(plain.url).post("/dev/token", { userId: "mallory" });
+      assert.equal(res.status, 404, `NODE_ENV=${NODE_ENV}`);
+      await plain.stop();
+    }
+  });
+
+  it("`pnpm token` without JWT_SECRET signs with the published development secret, which only a demo node accepts", async () => {
+    const token = execFileSync(process.execPath, ["services/chat-node/src/cli/token.ts", "erin"], { cwd: REPO_ROOT, env: { PATH: process.env.PATH }, stdio: ["ignore", "pipe", "pipe"] })
+      .toString()
+      .trim();
+    await assert.rejects(connectUser(node.url, "erin", { token }), /UNAUTHORIZED/, "a node with its own secret refuses it");
+    const demo = await startNode({ JWT_SECRET: "", DEV_INSECURE_TOKENS: "1" });
+    const s = await connectUser(demo.url, "erin", { token });
+    assert.ok(s.connected);
+    s.disconnect();
+    await demo.stop();
   });
 });

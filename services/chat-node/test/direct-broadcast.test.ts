@@ -1,5 +1,5 @@
 /**
- * Broadcasts written straight to each WebSocket's TCP socket (realtime/direct-broadcast.ts) must be
+ * Broadcasts written straight to each WebSocket's TCP socket (transport/socket/patches/direct-broadcast.ts) must be
  * indistinguishable from Socket.IO's own path: every member gets every message once, in `seq`
  * order, whatever its transport, including a member whose transport upgrades from long-polling to
  * WebSocket in the middle of the burst and a sender whose own acks Engine.IO is holding. The metric
@@ -11,7 +11,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { io as ioClient } from "socket.io-client";
-import { directWriteCount, installDirectBroadcast } from "../src/realtime/direct-broadcast.ts";
+import { directWriteCount, installDirectBroadcast } from "../src/transport/socket/patches/direct-broadcast.ts";
 import { closeAllSockets, collect, connectUser, emitAck, eventually, startNode, stopAll, type ChatSocket } from "@chat/test-kit";
 import type { JoinAck, MessageData, SendAck } from "@chat/protocol";
 import { createConversation, joined, metricValue } from "./helpers.ts";

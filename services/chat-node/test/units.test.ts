@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { tempDir } from "@chat/test-kit";
 import { TokenBuckets } from "../src/rate-limit.ts";
-import { TypingTracker } from "../src/realtime/typing.ts";
+import { TypingTracker } from "../src/core/typing.ts";
 import { GroupCommitter } from "../src/store/group-commit.ts";
 import fs from "node:fs";
 import path from "node:path";
@@ -38,10 +38,33 @@ describe("typing tracker", () => {
     await new Promise((r) => setTimeout(r, 150));
     assert.deepEqual(events, ["c/u/true", "c/u/false"]);
     t.start("c", "u", "s1");
-    t.endBySocket("c", "u", "s2");
-    assert.equal(t.size, 1, "another socket's leave does not end it");
+    t.endBySession("c", "u", "s2");
+    assert.equal(t.size, 1, "the leave of a socket that did not type in this window does not end it");
     assert.equal(t.end("c", "u"), true);
     assert.equal(t.end("c", "u"), false);
+    t.close();
+  });
+
+  it("tracks every session of the user: the typing ends when the last one still typing goes", () => {
+    const events: string[] = [];
+    const t = new TypingTracker(60_000, (c, u, on) => events.push(`${c}/${u}/${on}`));
+    t.start("c", "u", "tab1");
+    t.start("c", "u", "tab2");
+    t.endBySession("c", "u", "tab1");
+    assert.deepEqual(events, ["c/u/true"], "the second tab still types");
+    t.endBySession("c", "u", "tab2");
+    assert.deepEqual(events, ["c/u/true", "c/u/false"], "the last tab's close ends it at once");
+    t.close();
+  });
+
+  it("a send's end leaves alone typing refreshed after the send arrived", () => {
+    const events: string[] = [];
+    const t = new TypingTracker(60_000, (c, u, on) => events.push(`${c}/${u}/${on}`));
+    const before = performance.timeOrigin + performance.now();
+    t.start("c", "u", "s1");
+    assert.equal(t.end("c", "u", before), false);
+    assert.equal(t.end("c", "u", performance.timeOrigin + performance.now()), true);
+    assert.deepEqual(events, ["c/u/true", "c/u/false"]);
     t.close();
   });
 });

@@ -1,9 +1,10 @@
 /**
- * `pnpm token <userId> [ttlSeconds]`: prints an HS256 token for the user, signed with JWT_SECRET
- * (the development secret when unset, as the node uses), for curl, k6 and the demo page.
+ * `pnpm token <userId> [ttlSeconds]`: prints an HS256 token for the user, signed with JWT_SECRET,
+ * for curl, k6 and the demo page. Without JWT_SECRET it signs with the published development
+ * secret, which only a node started with DEV_INSECURE_TOKENS=1 (./scripts/start.sh's demo) accepts.
  */
 import { Id, compileValidator } from "@chat/protocol";
-import { ConfigError, loadConfig } from "../config.ts";
+import { ConfigError, loadSigningConfig } from "../config.ts";
 import { createAuthenticator } from "../auth.ts";
 
 const [userId, ttl] = process.argv.slice(2);
@@ -18,8 +19,10 @@ if (!Number.isInteger(ttlSec) || ttlSec <= 0) {
   process.exit(2);
 }
 try {
-  const config = loadConfig();
-  console.log(await createAuthenticator(config.jwtSecret).sign(userId, ttlSec));
+  // JWT_SECRET, JWT_ISSUER and JWT_AUDIENCE as a node reads them, so that the node accepts the token.
+  const { jwt, demo } = loadSigningConfig();
+  if (demo) console.error("JWT_SECRET is not set: signing with the published development secret (only a node with DEV_INSECURE_TOKENS=1 accepts it)");
+  console.log(await createAuthenticator(jwt).sign(userId, ttlSec));
 } catch (err) {
   if (err instanceof ConfigError) {
     console.error(`configuration error: ${err.message}`);

@@ -12,13 +12,13 @@ import { io as ioClient, type Socket } from "socket.io-client";
 import { eventually, freePort, startRedis, stopAll, waitForEvent, type RedisHandle } from "@chat/test-kit";
 import { loadConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import { createRedisBroker, type RedisBroker } from "../../src/cluster/redis-broker.ts";
-import { parseRedisUrl } from "../../src/cluster/redis-connection.ts";
+import { createRedisBroker, type RedisBroker } from "../../src/broker/redis-broker.ts";
+import { parseRedisUrl } from "../../src/broker/redis-connection.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
 
 async function broker(url: string, env: Record<string, string> = {}) {
-  const config = loadConfig({ REDIS_URL: url, NODE_ID: `b-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
+  const config = loadConfig({ JWT_SECRET: "test-secret-0123456789abcdef", REDIS_URL: url, NODE_ID: `b-${Math.random().toString(36).slice(2, 8)}`, PRESENCE_TTL_MS: "1000", ...env });
   const metrics = createMetrics(config.nodeId);
   const b = (await createRedisBroker(config, quiet, metrics)) as RedisBroker;
   return { b, metrics };
