@@ -5,8 +5,7 @@
  * node-2 during the outage are each announced to node-1 once when Redis is back, and the presence
  * endpoint agrees. And a node killed while holding thousands of (conversation, user) pairs has
  * them all announced offline within two heartbeat periods of their lapse, however many (the sweep
- * works in batches). These depend on the node's reconciliation (node-side work of issue 18); until
- * it lands they run as TODO, and report what they see.
+ * works in batches).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +15,6 @@ import { api, eventually, mintToken, sleep, stopAll } from "@chat/test-kit";
 import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
 import { CLUSTER_ENV, Member, cookieFor, createConversation } from "./helpers.ts";
 
-const NODE_SIDE = "needs the node's typing and presence reconciliation after a Redis outage (issue 18, node-side work)";
 const TYPING_TIMEOUT_MS = Number(CLUSTER_ENV.TYPING_TIMEOUT_MS);
 const PRESENCE_TTL_MS = Number(CLUSTER_ENV.PRESENCE_TTL_MS);
 
@@ -46,7 +44,7 @@ describe("typing and presence after Redis is killed and comes back empty (2 node
     return m;
   };
 
-  test("no typing: true outlives TYPING_TIMEOUT_MS + 1 s across the outage", { todo: NODE_SIDE }, async () => {
+  test("no typing: true outlives TYPING_TIMEOUT_MS + 1 s across the outage", async () => {
     const conv = await createConversation(cluster.url, "rt-watcher", ["rt-watcher", "rt-typist"]);
     const watcher = await join("rt-watcher", conv, "node-1");
     const typist = await join("rt-typist", conv, "node-2");
@@ -61,7 +59,7 @@ describe("typing and presence after Redis is killed and comes back empty (2 node
     assert.deepEqual(seen(), [true, false], "one true, one false");
   });
 
-  test("a leave and a join during the outage are each announced once when Redis is back", { todo: NODE_SIDE }, async () => {
+  test("a leave and a join during the outage are each announced once when Redis is back", async () => {
     const conv = await createConversation(cluster.url, "rp-watcher", ["rp-watcher", "rp-leaver", "rp-joiner"]);
     const watcher = await join("rp-watcher", conv, "node-1");
     const leaver = await Member.connect(cluster.url, "rp-leaver", conv, { cookie: await cookieFor(cluster.url, "node-2"), reconnection: false });
@@ -101,7 +99,7 @@ describe("a killed node's users, thousands of pairs, are announced offline in bo
     await stopAll();
   });
 
-  test("4,000 (conversation, user) pairs on a killed node: all offline within two heartbeat periods of their lapse", { todo: NODE_SIDE }, async () => {
+  test("4,000 (conversation, user) pairs on a killed node: all offline within two heartbeat periods of their lapse", async () => {
     const CONVS = 80;
     const USERS = 50;
     const users = Array.from({ length: USERS }, (_, i) => `bulk-${i}`);
