@@ -2,10 +2,11 @@
  * Where the next wave of reconnections should land. WebSockets stay on the node that accepted them,
  * so a node fills only from new connections: a drained node's clients reconnecting, new clients.
  * When the launcher is about to start such a wave (draining a node in a rolling restart or a
- * scale-in), it gives nginx's upstream weights proportional to how far each remaining node is below
- * the even share it will have once the wave has landed; nginx's consistent hash then places the
- * reconnecting handshakes (random keys, or sticky keys whose node is `down`) on the ring in those
- * proportions (160 points per unit of weight). Afterwards every weight is 1 again.
+ * scale-in), it gives the weights of nginx's placement upstream (`chat_place`, weighted round robin,
+ * local.conf.template) in proportion to how far each remaining node is below the even share it
+ * will have once the wave has landed: the drained node's clients, whose sticky cookie now names a
+ * retired node, are placed in those proportions. Afterwards every weight is 1 again. The sticky
+ * upstream's ring never takes weights, so steering placement moves no session.
  *
  * nginx's own `least_conn` cannot do this here: its counters live in the workers (or in a zone
  * that a reload recreates), so after the reload that marks the node `down` the new workers count

@@ -44,7 +44,9 @@ Signals to the running launcher (its PID is in CLUSTER_DIR/launcher.pid):
 Environment (for starting): NODES (3), CLUSTER_PORT (8080: nginx; node i on CLUSTER_PORT+i; 0: free
 ports), CLUSTER_PROMETHEUS (1), CLUSTER_DIR (.cluster), REDIS_SHARDS (0), REDIS_ADAPTER (classic),
 and any chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node.
-The commands find the running launcher by CLUSTER_DIR. docs/cluster.md has the details.
+The commands find the running launcher by CLUSTER_DIR. With docker compose, a rolling restart is
+one \`docker restart\` per chat replica, each after the previous one is healthy again (docs/cluster.md
+has the loop, and the details of all of the above).
 `;
 
 /** A malformed launcher variable: one line naming it, exit 78 (EX_CONFIG), as a node does. */

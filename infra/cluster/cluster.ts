@@ -53,6 +53,8 @@ export interface Cluster {
   nodes: ClusterNode[];
   redis: RedisHandle;
   nginx: { pid: number; workDir: string; accessLog(): string; errorLog(): string; readonly generation: number };
+  /** The `chat_sticky` cookie (`chat_sticky=<key>`) that pins a client to a node through nginx. */
+  stickyCookie(nodeId: string): string;
   prometheusUrl?: string;
   workDir: string;
   dataDir: string;
@@ -198,6 +200,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await waitHttp(`${lbUrl}/healthz`, 15_000, "nginx").catch((err: Error) => {
       throw new Error(`${err.message}\n${nginx.proc.output()}\n${nginx.errorLog().slice(-2000)}`);
     });
+    const stickyCookie = (nodeId: string) => {
+      const node = nodes.find((nd) => nd.nodeId === nodeId);
+      const key = node && nginx.stickyKey(node.port);
+      if (!key) throw new Error(`no node ${nodeId}`);
+      return `chat_sticky=${key}`;
+    };
+    // The keys come from ring.ts's copy of nginx's consistent hash: check them against nginx itself.
+    for (const node of nodes) {
+      const res = await fetch(`${lbUrl}/healthz`, { headers: { cookie: stickyCookie(node.nodeId) } });
+      const answered = ((await res.json()) as { nodeId?: string }).nodeId;
+      if (answered !== node.nodeId) throw new Error(`nginx sent ${stickyCookie(node.nodeId)} to ${answered}, not ${node.nodeId}: infra/cluster/ring.ts no longer matches this nginx's consistent hash`);
+    }
 
     let prometheusUrl: string | undefined;
     let writePrometheusTargets = async () => undefined as unknown;
@@ -263,6 +277,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
           return nginx.generation;
         },
       },
+      stickyCookie,
       prometheusUrl,
       workDir,
       dataDir,

@@ -12,11 +12,12 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { REPO_ROOT, startProcess, type Proc } from "@chat/process-kit";
+import { keysFor } from "./ring.ts";
 
-/** One `server` line of the upstream. */
+/** One node in the upstreams. */
 export interface UpstreamServer {
   port: number;
-  /** Share of new connections (nginx `weight`, 1 to 100); 1 by default. */
+  /** Share of the new sessions placed (`chat_place`'s weight, 1 to 100); 1 by default. */
   weight?: number;
   /** `down`: no new request goes there (a node about to drain). */
   down?: boolean;
@@ -32,6 +33,8 @@ export interface RenderOptions {
   /** `host:port` of the status server answering `GET /generation`; none when absent. */
   statusListen?: string;
   generation?: number;
+  /** Sticky keys of nodes that are gone, besides those `servers` marks down: their clients are placed afresh. */
+  retiredKeys?: readonly string[];
 }
 
 const NGINX_DIR = path.join(REPO_ROOT, "infra/nginx");
@@ -51,20 +54,30 @@ function minimalMimeTypes(): string {
 `;
 }
 
-/** The upstream's `server` lines: no passive failure state (local.conf.template says why). */
-export function upstreamLines(servers: readonly UpstreamServer[]): string {
+const address = (port: number) => `127.0.0.1:${port}`;
+
+/** The cookie value (`chat_sticky`) that the `chat` upstream's consistent hash maps to each node's port. */
+export function stickyKeys(ports: readonly number[]): Map<number, string> {
+  const byServer = keysFor(ports.map((p) => ({ server: address(p) })));
+  return new Map(ports.map((p) => [p, byServer.get(address(p))!]));
+}
+
+/** `server` lines: no passive failure state (local.conf.template says why); `weighted` for chat_place. */
+export function upstreamLines(servers: readonly UpstreamServer[], weighted: boolean): string {
   return servers
     .map((s) => {
-      const weight = Math.max(1, Math.min(100, Math.round(s.weight ?? 1)));
-      return `        server 127.0.0.1:${s.port} max_fails=0${weight === 1 ? "" : ` weight=${weight}`}${s.down ? " down" : ""};`;
+      const weight = weighted ? Math.max(1, Math.min(100, Math.round(s.weight ?? 1))) : 1;
+      return `        server ${address(s.port)} max_fails=0${weight === 1 ? "" : ` weight=${weight}`}${s.down ? " down" : ""};`;
     })
     .join("\n");
 }
 
 /** Renders infra/nginx/local.conf.template for these nodes into `dir`; returns the config's path. Exported for the config tests. */
 export function renderNginx(dir: string, o: RenderOptions): string {
-  const servers = o.servers ?? (o.nodePorts ?? []).map((port) => ({ port }));
+  const servers: UpstreamServer[] = o.servers ?? (o.nodePorts ?? []).map((port) => ({ port }));
   if (servers.length === 0) throw new Error("renderNginx: no upstream server");
+  const keys = stickyKeys(servers.map((sv) => sv.port));
+  const retired = [...new Set([...servers.filter((sv) => sv.down).map((sv) => keys.get(sv.port)!), ...(o.retiredKeys ?? [])])];
   fs.mkdirSync(path.join(dir, "tmp"), { recursive: true });
   for (const f of ["sticky.conf", "chat-common.conf"]) fs.copyFileSync(path.join(NGINX_DIR, f), path.join(dir, f));
   const mime = "/etc/nginx/mime.types";
@@ -91,7 +104,10 @@ export function renderNginx(dir: string, o: RenderOptions): string {
     INCLUDE: dir,
     LISTEN: o.listen,
     WEB_ROOT: o.webRoot ?? WEB_ROOT,
-    SERVERS: upstreamLines(servers),
+    SERVERS: upstreamLines(servers, false),
+    PLACE_SERVERS: upstreamLines(servers, true),
+    ANSWERED_KEYS: servers.map((sv) => `        "~(?:^|, )127\\.0\\.0\\.1:${sv.port}$" ${keys.get(sv.port)};`).join("\n"),
+    RETIRED_KEYS: retired.map((k) => `        ${k} 1;`).join("\n"),
     NODES: String(servers.length),
     STATUS_SERVER: status,
   };
@@ -115,6 +131,8 @@ export interface NginxHandle {
   workDir: string;
   /** The configuration generation the workers answer now. */
   generation: number;
+  /** The `chat_sticky` value that pins a client to the node on each port, now. */
+  stickyKey(port: number): string | undefined;
   accessLog(): string;
   errorLog(): string;
   /** Renders the upstream again and reloads; resolves once the new workers answer. */
@@ -147,8 +165,17 @@ export async function startNginx(o: NginxLaunch): Promise<NginxHandle> {
   const statusUrl = `http://${statusListen}`;
   const read = (f: string) => (fs.existsSync(path.join(o.dir, f)) ? fs.readFileSync(path.join(o.dir, f), "utf8") : "");
   let generation = 1;
-  const render = (servers: readonly UpstreamServer[], gen: number) =>
-    renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen });
+  // Every key handed out, by port: a client may still hold the key of a node that is gone.
+  const issued = new Map<number, Set<string>>();
+  let current = new Map<number, string>();
+  const render = (servers: readonly UpstreamServer[], gen: number) => {
+    const ports = new Set(servers.map((sv) => sv.port));
+    const retiredKeys = [...issued].filter(([port]) => !ports.has(port)).flatMap(([, keys]) => [...keys]);
+    const file = renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen, retiredKeys });
+    current = stickyKeys(servers.map((sv) => sv.port));
+    for (const [port, key] of current) issued.set(port, new Set([...(issued.get(port) ?? []), key]));
+    return file;
+  };
   const conf = render(o.servers, generation);
   const proc = startProcess(o.nginxBin, ["-p", o.dir, "-c", conf, "-e", path.join(o.dir, "error.log"), "-g", "daemon off;"]);
   o.onStart?.(proc);
@@ -169,6 +196,7 @@ export async function startNginx(o: NginxLaunch): Promise<NginxHandle> {
     get generation() {
       return generation;
     },
+    stickyKey: (port) => current.get(port),
     accessLog: () => read("access.log"),
     errorLog: () => read("error.log"),
     reload(servers) {

@@ -6,7 +6,7 @@
  *
  * - A node is drained only after nginx was reloaded with it marked `down`: no new request reaches
  *   it, and what it held reconnects through nginx to the others (its sockets close; the clients'
- *   sticky keys point to a `down` node, so the hash ring sends them on).
+ *   sticky cookies name a node nginx now treats as retired, so their handshakes are placed anew).
  * - A restarted node is put back into the upstream as soon as `/readyz` answers 200.
  * - The reconnection wave of each drain is steered by weights (balance.ts) to the nodes below the
  *   even share. A rolling restart first adds one extra node (surge, as Kubernetes' default
