@@ -194,6 +194,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       listen: `127.0.0.1:${lbPort}`,
       statusPort: await freePort(),
       servers: nodePorts.map((p) => ({ port: p })),
+      devTokens: !opts.env?.JWT_SECRET,
       onStart: (p) => mirror(p, logDir, "nginx"),
     });
     stops.push(() => nginx.stop());

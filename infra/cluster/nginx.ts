@@ -35,6 +35,8 @@ export interface RenderOptions {
   generation?: number;
   /** Sticky keys of nodes that are gone, besides those `servers` marks down: their clients are placed afresh. */
   retiredKeys?: readonly string[];
+  /** The nodes run the insecure demo (DEV_INSECURE_TOKENS=1): `/dev/` is forwarded; otherwise nginx answers it 404 itself. */
+  devTokens?: boolean;
 }
 
 const NGINX_DIR = path.join(REPO_ROOT, "infra/nginx");
@@ -110,6 +112,21 @@ export function renderNginx(dir: string, o: RenderOptions): string {
     RETIRED_KEYS: retired.map((k) => `        ${k} 1;`).join("\n"),
     NODES: String(servers.length),
     STATUS_SERVER: status,
+    DEV_LOCATION: o.devTokens
+      ? `
+        # The nodes run the insecure demo (DEV_INSECURE_TOKENS=1, no JWT_SECRET given): POST /dev/token for the page.
+        location /dev/ {
+            proxy_pass http://chat;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }`
+      : `
+        # No demo mode: the development token route is never reached through the load balancer.
+        location /dev/ {
+            default_type application/json;
+            return 404 '{"error":{"code":"NOT_FOUND","message":"no such route"}}';
+        }`,
   };
   const template = fs.readFileSync(path.join(NGINX_DIR, "local.conf.template"), "utf8");
   const conf = template.replace(/\{\{([A-Z_]+)\}\}/g, (_, k: string) => {
@@ -148,6 +165,8 @@ export interface NginxLaunch {
   statusPort: number;
   servers: readonly UpstreamServer[];
   webRoot?: string;
+  /** See RenderOptions.devTokens. */
+  devTokens?: boolean;
   onStart?: (p: Proc) => void;
 }
 
@@ -171,7 +190,7 @@ export async function startNginx(o: NginxLaunch): Promise<NginxHandle> {
   const render = (servers: readonly UpstreamServer[], gen: number) => {
     const ports = new Set(servers.map((sv) => sv.port));
     const retiredKeys = [...issued].filter(([port]) => !ports.has(port)).flatMap(([, keys]) => [...keys]);
-    const file = renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen, retiredKeys });
+    const file = renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen, retiredKeys, devTokens: o.devTokens ?? false });
     current = stickyKeys(servers.map((sv) => sv.port));
     for (const [port, key] of current) issued.set(port, new Set([...(issued.get(port) ?? []), key]));
     return file;
