@@ -44,6 +44,7 @@ export function reconnectsConfig(prefix, d) {
     ackTimeoutMs: envInt("ACK_TIMEOUT_MS", 5000, 1),
     connectTimeoutMs: envInt("CONNECT_TIMEOUT_MS", 10000, 1),
     drainMs: envInt("DRAIN_MS", 3000),
+    sweepMs: envInt("SWEEP_MS", 500, 10),
     reconnect: reconnectConfig(true),
   };
   if (cfg.awayMs >= cfg.cycleS * 1000) throw new Error("AWAY_MS (" + cfg.awayMs + ") must be shorter than CYCLE_S (" + cfg.cycleS + " s)");
@@ -112,7 +113,7 @@ export async function reconnectsIteration(plan, cfg, startAt, runId) {
     entries.push({ s: s, room: room, u: u, sender: sender });
   }
   for (const x of entries) await x.s.start(startAt);
-  const sweeper = setInterval(() => tracker.sweep(Date.now()), 500);
+  const sweeper = setInterval(() => tracker.sweep(Date.now()), cfg.sweepMs);
   await sleepMs(startAt - Date.now());
   const senders = entries.filter((x) => x.sender);
   const droppers = entries.filter((x) => !x.sender);

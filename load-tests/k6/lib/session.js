@@ -274,7 +274,7 @@ export function createSession(user, roomIds, o) {
   }
 
   function scheduleRetry() {
-    if (rc.attempts > 0 && backoff.attempts() >= rc.attempts) return giveUp(true);
+    if (!rc.enabled || (rc.attempts > 0 && backoff.attempts() >= rc.attempts)) return giveUp(true);
     state = "waiting";
     retryTimer = setTimeout(() => {
       retryTimer = null;

@@ -27,6 +27,7 @@ const cfg = {
   users: envInt("USERS", 1000, 1),
   rooms: envInt("ROOMS", 20, 1),
   deliveryTimeoutMs: envInt("DELIVERY_TIMEOUT_MS", 3000, 1),
+  sweepMs: envInt("SWEEP_MS", 500, 10),
   connectTimeoutMs: envInt("CONNECT_TIMEOUT_MS", 10000, 1),
   ackTimeoutMs: envInt("ACK_TIMEOUT_MS", 5000, 1),
   sendTimeoutMs: envInt("SEND_TIMEOUT_MS", 10000, 1),
@@ -109,7 +110,7 @@ export default async function (data) {
     s.close();
     return;
   }
-  const sweeper = setInterval(() => tracker.sweep(Date.now()), 250);
+  const sweeper = setInterval(() => tracker.sweep(Date.now()), cfg.sweepMs);
   const r = await s.send(room, stampText(data.runId, u.id, i, Date.now()), "k6-spike-" + i);
   if (r.ok && r.message) tracker.know(room, r.message.seq, Date.now());
   await sleepMs(leaveAt - Date.now());
