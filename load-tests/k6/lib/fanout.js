@@ -1,213 +1,186 @@
 /**
- * Chat fan-out, shared by chat-fanout.js and soak.js: USERS users in ROOMS conversations, spread
- * over VUS VUs (each VU holds several connections), sending RATE messages/s in total for DURATION.
- * End-to-end latency is measured from the send to every `newMessage` (the sender's own included);
- * delivery is checked by `seq`, which the contract makes gapless per conversation: each socket
- * notes `lastSeq` when it joins and again at the end, and must have seen every seq in between
- * (a socket that dropped, or whose final join fails, is held to the room's last seq all the same).
- * A seq seen twice on one socket counts in `duplicate_deliveries`, a dropped socket in `sio_disconnects`.
+ * The chat fan-out workload (chat-fanout.js, soak.js, the `chat` part of mixed.js): USERS users
+ * in ROOMS conversations on VUS VUs (each VU holds several connections: a k6/websockets socket
+ * keeps its iteration alive until closed, so each VU runs one long iteration), RATE messages/s in
+ * total for DURATION_S seconds after a RAMP_MS ramp in which every user connects and joins.
+ *
+ * The send schedule is open: what the clock owes is sent on every tick, whatever the server's
+ * pace. Each message carries its send time (lib/delivery.js stampText), so its end-to-end latency
+ * is taken at every member it reaches, live or by catch-up after a reconnect. Delivery is counted
+ * live by seq (lib/delivery.js); users reconnect with socket.io-client's backoff (RECONNECT=1,
+ * lib/session.js), so a cluster that fails over delivers everything by catch-up while a dead one
+ * does not: `delivery_ratio` and `sio_disconnects` tell the two apart.
  */
-import { Counter, Rate, Trend } from "k6/metrics";
+import exec from "k6/execution";
 import { setInterval, clearInterval } from "k6/timers";
-import http from "k6/http";
-import { BASE_URL, connect, emitAck, envInt, makeUsersAndRooms, sleepMs, usersOfVu } from "./chat.js";
+import { abortUnless, envInt, reconnectConfig, seconds } from "./config.js";
+import { createDeliveryTracker, stampText } from "./delivery.js";
+import { deliveryRatio, duplicateDeliveries, messagesMissing, sioDisconnects } from "./metrics.js";
+import { createSession, sleepMs, warnLimited } from "./session.js";
+import { lastSeqByRest, makeUsersAndRooms, usersOfSlot } from "./setup.js";
+import { ClientEvent } from "./events.js";
 
-// Time trends are named without a unit, as k6's own (`http_req_duration`): thresholds and the
-// summary read them in ms, k6's Prometheus remote write converts them to seconds (k6_e2e_latency_p99).
-export const e2e = new Trend("e2e_latency", true);
-export const ackMs = new Trend("send_ack", true);
-export const connectMs = new Trend("sio_connect", true);
-/** Connected and joined (one sample per user). */
-export const connectOk = new Rate("sio_connect_ok");
-export const sendOk = new Rate("send_ok");
-export const delivery = new Rate("delivery_ratio");
-export const sent = new Counter("messages_sent");
-/** `newMessage`s received, each (socket, seq) once; repeats go to `duplicate_deliveries`. */
-export const delivered = new Counter("messages_delivered");
-export const missing = new Counter("messages_missing");
-/** A `newMessage` whose seq the socket had already received (the contract: once per socket). */
-export const duplicates = new Counter("duplicate_deliveries");
-/** Joined sockets the server or the network dropped before the end of the run. */
-export const disconnects = new Counter("sio_disconnects");
-
-/** What the fan-out scenarios (chat-fanout, soak) print in their summary. */
-export const FANOUT_SUMMARY_KEYS = [
-  "e2e_latency",
-  "send_ack",
-  "delivery_ratio",
-  "send_ok",
-  "messages_sent",
-  "messages_delivered",
-  "messages_missing",
-  "duplicate_deliveries",
-  "sio_disconnects",
-  "sio_connect",
-  "sio_connect_ok",
-];
-
-export function fanoutConfig(defaults) {
-  return {
-    users: envInt("USERS", defaults.users),
-    rooms: envInt("ROOMS", defaults.rooms),
-    vus: envInt("VUS", defaults.vus),
-    rate: envInt("RATE", defaults.rate),
-    durationS: envInt("DURATION_S", defaults.durationS),
+/** Variables (prefixed in mixed.js: CHAT_USERS, ...); `d` holds the scenario's defaults. */
+export function fanoutConfig(prefix, d) {
+  const p = prefix || "";
+  const cfg = {
+    users: envInt(p + "USERS", d.users, 1),
+    rooms: envInt(p + "ROOMS", d.rooms, 1),
+    vus: envInt(p + "VUS", d.vus, 1),
+    rate: envInt(p + "RATE", d.rate),
+    durationS: envInt("DURATION_S", d.durationS, 1),
+    rampMs: envInt("RAMP_MS", d.rampMs || 15000),
     drainMs: envInt("DRAIN_MS", 3000),
-    /** Tolerated socket drops in the whole run (`sio_disconnects`). */
+    deliveryTimeoutMs: envInt("DELIVERY_TIMEOUT_MS", 10000, 1),
+    sendTimeoutMs: envInt("SEND_TIMEOUT_MS", 10000, 1),
+    ackTimeoutMs: envInt("ACK_TIMEOUT_MS", 5000, 1),
+    connectTimeoutMs: envInt("CONNECT_TIMEOUT_MS", 10000, 1),
+    sweepMs: envInt("SWEEP_MS", 500, 10),
+    /** Tolerated connection losses in the whole run (`sio_disconnects`). */
     maxDisconnects: envInt("MAX_DISCONNECTS", 0),
-    /** Time every VU gets to connect and join before the first send. */
-    rampMs: envInt("RAMP_MS", defaults.rampMs || 15000),
+    reconnect: reconnectConfig(true),
   };
+  if (cfg.users < cfg.rooms) throw new Error(p + "USERS (" + cfg.users + ") must be at least " + p + "ROOMS (" + cfg.rooms + ")");
+  if (cfg.vus > cfg.users) throw new Error(p + "VUS (" + cfg.vus + ") must not exceed " + p + "USERS (" + cfg.users + "): a VU without users sends nothing");
+  return cfg;
 }
 
-export function fanoutOptions(cfg, thresholds) {
-  return {
-    setupTimeout: "120s",
-    scenarios: {
-      fanout: {
-        executor: "per-vu-iterations",
-        vus: cfg.vus,
-        iterations: 1,
-        maxDuration: Math.ceil((cfg.rampMs + cfg.durationS * 1000 + cfg.drainMs) / 1000 + 60) + "s",
-      },
-    },
-    thresholds: thresholds,
+/** How long one fan-out iteration runs at most: ramp, window, drain, final checks. */
+export function fanoutMaxMs(cfg) {
+  return cfg.rampMs + cfg.durationS * 1000 + cfg.drainMs + cfg.sendTimeoutMs + 60000;
+}
+
+/** The per-vu-iterations scenario: one iteration per VU, each holding its share of the users. */
+export function fanoutScenario(cfg, extra) {
+  return Object.assign({ executor: "per-vu-iterations", vus: cfg.vus, iterations: 1, maxDuration: seconds(fanoutMaxMs(cfg)) }, extra || {});
+}
+
+/**
+ * The fan-out's thresholds, on `sel` (a tag selector such as "{scenario:chat}", or ""). `t` holds
+ * the budgets: p95, p99, ackP99, delivery, sendOk, and max (worst latency) when given.
+ */
+export function fanoutThresholds(cfg, sel, t) {
+  const sub = (name, tags) => {
+    const parts = [String(sel || "").replace(/[{}]/g, ""), tags || ""].filter((x) => x !== "");
+    return parts.length ? name + "{" + parts.join(",") + "}" : name;
   };
+  // Time to fail: the ramp, then long enough that a handful of samples cannot stop the run.
+  const grace = cfg.rampMs + envInt("ABORT_GRACE_MS", 30000);
+  const th = {};
+  th[sub("e2e_latency", "via:live")] = ["p(95)<" + t.p95, "p(99)<" + t.p99];
+  if (t.max) th[sub("e2e_latency")] = ["max<" + t.max];
+  th[sub("send_ack")] = ["p(99)<" + t.ackP99];
+  th[sub("delivery_ratio")] = ["rate>=" + t.delivery, abortUnless("rate>=" + envInt("ABORT_DELIVERY_PCT", 90) / 100, grace)];
+  th[sub("send_ok")] = ["rate>" + t.sendOk, abortUnless("rate>=" + envInt("ABORT_SEND_OK_PCT", 90) / 100, grace)];
+  // First connections; a reconnection's failed attempts are expected while a node is away, so
+  // recovering is judged per loss (reconnect_ok), not per attempt.
+  th[sub("sio_connect_ok", "attempt:initial")] = ["rate>0.99", abortUnless("rate>=0.5", grace)];
+  th[sub("reconnect_ok")] = ["rate>0.99"];
+  th[sub("messages_delivered")] = ["count>0"];
+  th[sub("duplicate_deliveries")] = ["count==0"];
+  th[sub("sio_disconnects")] = ["count<=" + cfg.maxDisconnects];
+  return th;
 }
 
-export function fanoutSetup(cfg) {
-  const plan = makeUsersAndRooms(cfg.users, cfg.rooms);
-  plan.startAt = Date.now() + cfg.rampMs;
-  return plan;
+export function fanoutSetup(runId, cfg, kind) {
+  const plan = makeUsersAndRooms(runId, kind || "u", cfg.users, cfg.rooms);
+  return { users: plan.users, rooms: plan.rooms };
 }
 
-function sentAtOf(text) {
-  // "k6|<sent at ms>|..."
-  if (typeof text !== "string" || text.indexOf("k6|") !== 0) return NaN;
-  const b = text.indexOf("|", 3);
-  return b > 3 ? Number(text.slice(3, b)) : NaN;
-}
-
-export async function fanoutIteration(data, cfg) {
-  const mine = usersOfVu(data.users, __VU, cfg.vus);
-  const conns = [];
-  // So that both series exist (count 0) in the summary and in Prometheus even when nothing happens.
-  duplicates.add(0);
-  disconnects.add(0);
+/**
+ * One VU's share. `plan`: fanoutSetup's result; `startAt`: when sending starts (setup's clock);
+ * `runId`: the stamp's run id.
+ */
+export async function fanoutIteration(plan, cfg, startAt, runId) {
+  const slot = exec.scenario.iterationInTest;
+  const mine = usersOfSlot(plan.users, slot, cfg.vus);
+  const tracker = createDeliveryTracker({ timeoutMs: cfg.deliveryTimeoutMs, runId: runId });
+  // Both series exist (count 0) in the summary and in Prometheus even when nothing goes wrong.
+  duplicateDeliveries.add(0);
+  sioDisconnects.add(0);
+  const sessions = [];
   for (const u of mine) {
-    const st = { room: data.rooms[u.room], joinSeq: 0, seen: {}, seenCount: 0, joined: false, closing: false };
-    let c;
-    try {
-      c = await connect(u.token, {
-        onEvent: (name, args) => {
-          if (name !== "newMessage") return;
-          const m = args[0];
-          if (!st.joined || m.conversationId !== st.room || m.seq <= st.joinSeq) return;
-          if (st.seen[m.seq]) {
-            duplicates.add(1);
-            return;
-          }
-          st.seen[m.seq] = true;
-          st.seenCount++;
-          delivered.add(1);
-          const t = sentAtOf(m.message);
-          if (!isNaN(t)) e2e.add(Date.now() - t);
-        },
-        onDisconnect: (reason) => {
-          if (!st.joined || st.closing) return;
-          st.joined = false;
-          disconnects.add(1);
-          console.warn("user " + u.id + " disconnected: " + reason);
-        },
-      });
-      const ack = await emitAck(c.client, "joinConversation", { conversationId: st.room });
-      if (!ack || !ack.ok) throw new Error("join refused " + JSON.stringify(ack));
-      st.joinSeq = ack.lastSeq;
-      st.joined = true;
-      // Only now: a refused join is one failed connection, not a good one and a failed one.
-      connectOk.add(true);
-      connectMs.add(c.connectMs);
-      conns.push({ u: u, c: c, st: st });
-    } catch (e) {
-      connectOk.add(false);
-      if (c) c.client.close();
-      console.warn("user " + u.id + ": " + e);
-    }
+    const roomId = plan.rooms[u.room];
+    let member;
+    const s = createSession(u, [roomId], {
+      reconnect: cfg.reconnect,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      ackTimeoutMs: cfg.ackTimeoutMs,
+      sendTimeoutMs: cfg.sendTimeoutMs,
+      onJoined: (room, from) => {
+        member = tracker.member(room, from, Date.now());
+      },
+      onMessage: (room, m, via) => {
+        if (member) tracker.receive(member, m, via, Date.now());
+      },
+    });
+    sessions.push({ s: s, room: roomId, u: u });
   }
-  await sleepMs(Math.max(0, data.startAt - Date.now()));
-  const endAt = data.startAt + cfg.durationS * 1000;
+  // Connect one after another: a VU's users arrive over the ramp, not in one burst.
+  for (const x of sessions) await x.s.start(startAt);
+  const sweeper = setInterval(() => tracker.sweep(Date.now()), cfg.sweepMs);
+  await sleepMs(startAt - Date.now());
+  const endAt = startAt + cfg.durationS * 1000;
   const perVuRate = cfg.rate / cfg.vus;
+  const inflight = [];
   let n = 0;
-  await new Promise((resolve) => {
-    if (conns.length === 0 || perVuRate <= 0) return resolve();
-    const t0 = Date.now();
-    const timer = setInterval(() => {
-      const now = Date.now();
-      const due = Math.floor(((Math.min(now, endAt) - t0) * perVuRate) / 1000);
-      while (n < due) {
-        const x = conns[n % conns.length];
-        const sentAt = Date.now();
-        const cmid = "k6-" + __VU + "-" + n;
-        n++;
-        sent.add(1);
-        emitAck(x.c.client, "sendMessage", { conversationId: x.st.room, message: "k6|" + sentAt + "|" + __VU, clientMessageId: cmid }, 15000).then(
-          (a) => {
-            sendOk.add(!!(a && a.ok));
-            ackMs.add(Date.now() - sentAt);
-          },
-          () => sendOk.add(false),
-        );
-      }
-      if (now >= endAt) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, Math.max(5, Math.floor(1000 / perVuRate)));
-  });
+  if (sessions.length > 0 && perVuRate > 0) {
+    await new Promise((resolve) => {
+      // The schedule runs from startAt, so each VU owes exactly rate × DURATION_S by endAt.
+      const t0 = startAt;
+      const timer = setInterval(() => {
+        const now = Date.now();
+        const due = Math.floor(((Math.min(now, endAt) - t0) * perVuRate) / 1000);
+        while (n < due) {
+          const x = sessions[n % sessions.length];
+          const sentAt = Date.now();
+          const text = stampText(runId, x.u.id, n, sentAt);
+          n++;
+          inflight.push(
+            x.s.send(x.room, text, "k6-" + slot + "-" + n).then((r) => {
+              if (r.ok && r.message) tracker.know(x.room, r.message.seq, Date.now());
+            }),
+          );
+        }
+        if (now >= endAt) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, Math.max(5, Math.min(100, Math.floor(1000 / perVuRate))));
+    });
+  }
+  // Sends still retrying are answered or given up by SEND_TIMEOUT_MS.
+  await Promise.all(inflight);
   await sleepMs(cfg.drainMs);
-  // Every joined socket must have seen every seq between its join and the room's last one. The
-  // last seq comes from the socket's own final join; for a socket that dropped (or whose final join
-  // fails) it comes from another socket of the room or from REST, so its misses still count.
-  const lastSeqOf = {};
-  const failed = [];
-  for (const x of conns) {
-    x.st.closing = true;
-    try {
-      if (!x.c.client.connected) throw new Error("socket closed");
-      const ack = await emitAck(x.c.client, "joinConversation", { conversationId: x.st.room });
-      if (!ack || !ack.ok) throw new Error("join refused " + JSON.stringify(ack));
-      lastSeqOf[x.st.room] = Math.max(lastSeqOf[x.st.room] || 0, ack.lastSeq);
-      countDelivery(x.st, ack.lastSeq);
-    } catch (e) {
-      console.warn("final join of " + x.u.id + " failed: " + e);
-      failed.push(x);
-    }
-    x.c.client.close();
-  }
-  for (const x of failed) {
-    let last = lastSeqOf[x.st.room];
-    if (last === undefined) {
-      const res = http.get(BASE_URL + "/conversations/" + x.st.room, { headers: { authorization: "Bearer " + x.u.token }, tags: { name: "GET /conversations/:id" } });
-      last = res.status === 200 ? res.json("lastSeq") : undefined;
-      if (typeof last === "number") lastSeqOf[x.st.room] = last;
-    }
-    if (typeof last === "number") {
-      countDelivery(x.st, last);
-    } else {
-      // How many it missed is unknown: count one, so that the ratio cannot pass over the socket.
-      console.warn("no last seq of " + x.st.room + " for " + x.u.id + ": counted as one missing message");
-      delivery.add(false);
-      missing.add(1);
-    }
-  }
+  await closeAccounts(tracker, sessions, cfg.ackTimeoutMs);
+  clearInterval(sweeper);
+  for (const x of sessions) x.s.close();
 }
 
-/** Adds one `delivery_ratio` sample per seq in (joinSeq, lastSeq]: seen or missing. */
-function countDelivery(st, lastSeq) {
-  let got = 0;
-  for (let s = st.joinSeq + 1; s <= lastSeq; s++) if (st.seen[s]) got++;
-  const expected = lastSeq - st.joinSeq;
-  for (let i = 0; i < got; i++) delivery.add(true);
-  for (let i = got; i < expected; i++) delivery.add(false);
-  if (expected > got) missing.add(expected - got);
+/**
+ * The end of a run: no more reconnections; the room's last seq, from a joined socket's plain
+ * re-join (no sinceSeq: nothing is recovered that way) or from REST, closes every member's
+ * account, and what it lacks now is missing. `entries`: [{ s: session, room, u: user }].
+ */
+export async function closeAccounts(tracker, entries, ackTimeoutMs) {
+  for (const x of entries) x.s.stopReconnecting();
+  const last = {};
+  for (const x of entries) {
+    if (last[x.room] !== undefined || !x.s.isJoined()) continue;
+    try {
+      const ack = await x.s.emitAck(ClientEvent.joinConversation, { conversationId: x.room }, ackTimeoutMs);
+      if (ack && ack.ok) last[x.room] = ack.lastSeq;
+    } catch (e) {
+      warnLimited("final join failed", x.u.id + ": " + e);
+    }
+  }
+  for (const x of entries) if (last[x.room] === undefined) last[x.room] = lastSeqByRest(x.room, x.u.token);
+  tracker.finish((room) => last[room], Date.now());
+  for (const room in last) {
+    if (last[room] !== undefined) continue;
+    // How many it missed is unknown: one missing message, so that the ratio cannot pass over it.
+    warnLimited("no last seq", room + ": counted as one missing message");
+    deliveryRatio.add(false);
+    messagesMissing.add(1);
+  }
 }

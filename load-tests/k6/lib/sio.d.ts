@@ -28,6 +28,7 @@ export declare function decode(frame: string): Decoded;
 
 /** The part of the browser WebSocket API the client needs. */
 export interface WebSocketLike {
+  readyState?: number;
   send(data: string): void;
   close(): void;
   addEventListener(type: "message", listener: (e: { data: unknown }) => void): void;
@@ -51,8 +52,11 @@ export interface SioClient {
   pendingAcks: number;
   /** Packets for another namespace than this client's, ignored by `feed()`. */
   otherNsp: number;
+  /** Throws InvalidStateError when the transport's readyState is not OPEN; nothing is left pending then. */
   emit(name: string, payload?: unknown, ack?: (args: unknown[]) => void): number | undefined;
   cancelAck(id: number): boolean;
+  /** Forgets every pending acknowledgement; returns their ids. */
+  dropAcks(): number[];
   close(): void;
   feed(frame: string): Decoded;
   ack(id: number, args?: unknown[]): void;

@@ -18,6 +18,9 @@ export const EIO_VERSION = "4";
 export const EngineType = Object.freeze({ OPEN: "0", CLOSE: "1", PING: "2", PONG: "3", MESSAGE: "4", UPGRADE: "5", NOOP: "6" });
 export const PacketType = Object.freeze({ CONNECT: 0, DISCONNECT: 1, EVENT: 2, ACK: 3, CONNECT_ERROR: 4, BINARY_EVENT: 5, BINARY_ACK: 6 });
 
+/** WebSocket readyState OPEN (the browser API's value, which k6 and `ws` share). */
+const OPEN = 1;
+
 /** The pong frame a client sends back for every ping. */
 export const PONG = "3";
 
@@ -150,16 +153,32 @@ export function createSioClient(ws, opts) {
     /** Decoded frames the client did not understand. */
     invalid: 0,
     pendingAcks: 0,
-    /** Emits an event; `ack(args)` is called with the answer's arguments when given. */
+    /**
+     * Emits an event; `ack(args)` is called with the answer's arguments when given. Throws
+     * `InvalidStateError` when the transport is not open (k6's WebSocket throws that itself; the
+     * `ws` package would drop the frame silently), and registers the acknowledgement only once the
+     * frame is sent, so a failed emit leaves nothing pending.
+     */
     emit(name, payload, ack) {
-      let id;
-      if (typeof ack === "function") {
-        id = nextId++;
+      const id = typeof ack === "function" ? nextId++ : undefined;
+      if (typeof ws.readyState === "number" && ws.readyState !== OPEN) {
+        const e = new Error("InvalidStateError: the WebSocket is not open (readyState " + ws.readyState + ")");
+        e.name = "InvalidStateError";
+        throw e;
+      }
+      ws.send(encodeEvent(name, payload === undefined ? [] : [payload], id, o.nsp));
+      if (id !== undefined) {
         acks[id] = ack;
         client.pendingAcks++;
       }
-      ws.send(encodeEvent(name, payload === undefined ? [] : [payload], id, o.nsp));
       return id;
+    },
+    /** Forgets every pending acknowledgement (the connection is gone); returns their ids. */
+    dropAcks() {
+      const ids = Object.keys(acks).map(Number);
+      for (const id of ids) delete acks[id];
+      client.pendingAcks = 0;
+      return ids;
     },
     /** Forgets a pending acknowledgement (after a caller's timeout); true if it was pending. */
     cancelAck(id) {

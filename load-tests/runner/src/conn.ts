@@ -80,15 +80,20 @@ function openSio(target: Target, url: string, token: string, h: ConnHandlers, ti
         });
       },
       send(room, text, senderId, clientMessageId, done) {
-        if (!withAcks) {
-          client.emit(ClientEvent.sendMessage, { conversationId: room, senderId, message: text });
-          done();
-          return;
+        try {
+          if (!withAcks) {
+            client.emit(ClientEvent.sendMessage, { conversationId: room, senderId, message: text });
+            done();
+            return;
+          }
+          client.emit(ClientEvent.sendMessage, { conversationId: room, message: text, clientMessageId }, (args) => {
+            const a = args[0] as SendAck | undefined;
+            done(a?.ok ? undefined : a ? a.error.code : "NO_ACK");
+          });
+        } catch {
+          // sio.js refuses to emit on a closed transport (and leaves no ack pending).
+          done("NOT_CONNECTED");
         }
-        client.emit(ClientEvent.sendMessage, { conversationId: room, message: text, clientMessageId }, (args) => {
-          const a = args[0] as SendAck | undefined;
-          done(a?.ok ? undefined : a ? a.error.code : "NO_ACK");
-        });
       },
       close() {
         closing = true;

@@ -18,10 +18,10 @@ test("every k6 script parses as an ES module and links against k6's modules", ()
   const r = check();
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
-  for (const s of ["chat-fanout", "connect-storm", "typing-storm", "history-reads", "reconnect-storm", "soak"]) {
+  for (const s of ["chat-fanout", "connect-storm", "typing-storm", "history-reads", "reconnect-storm", "soak", "spike", "mixed"]) {
     assert.ok(lines.includes(`ok   scenarios/${s}.js`), `${s}: ${r.stdout}`);
   }
-  assert.ok(lines.includes("ok   lib/sio.js"));
+  for (const l of ["sio", "session", "delivery", "summary", "text-summary", "events", "backoff"]) assert.ok(lines.includes(`ok   lib/${l}.js`), l);
 });
 
 test("the check fails on a syntax error, a wrong import name and a missing export", () => {

@@ -41,6 +41,30 @@ describe("sio.js encoding", () => {
     assert.equal(decode("").kind, "invalid");
   });
 
+  test("an emit on a transport that is not open throws and leaves no acknowledgement pending", () => {
+    const sent: string[] = [];
+    const ws = { readyState: 3, send: (f: string) => sent.push(f), close: () => {} };
+    const client = createSioClient(ws, {});
+    assert.throws(() => client.emit("sendMessage", { a: 1 }, () => {}), { name: "InvalidStateError" });
+    assert.equal(client.pendingAcks, 0);
+    assert.deepEqual(sent, []);
+    // k6's WebSocket throws from send() itself: the ack is registered only after a frame went out.
+    const refuse = () => {
+      throw new Error("InvalidStateError");
+    };
+    const k6Like = { readyState: 1, send: refuse, close: () => {} };
+    const k6Client = createSioClient(k6Like, {});
+    assert.throws(() => k6Client.emit("sendMessage", {}, () => {}), /InvalidStateError/);
+    assert.equal(k6Client.pendingAcks, 0);
+    ws.readyState = 1;
+    assert.equal(client.emit("typing", {}, () => {}), 1, "ack ids are not reused after a failed emit");
+    assert.equal(client.pendingAcks, 1);
+    assert.deepEqual(client.dropAcks(), [1]);
+    assert.equal(client.pendingAcks, 0);
+    client.feed("431[{}]");
+    assert.equal(client.pendingAcks, 0, "a late answer to a dropped ack is ignored");
+  });
+
   test("feed() only takes the packets of the client's own namespace", () => {
     const make = (nsp?: string) => {
       const sent: string[] = [];
@@ -156,6 +180,16 @@ describe("sio.js against the chat node", () => {
     assert.equal(a.client.pendingAcks, 0);
     const refused = await ackOf<SendAck>(b.client, "sendMessage", { conversationId: conv.body.id, message: "x", senderId: "sio-a" });
     assert.equal(!refused.ok && refused.error.code, "FORBIDDEN");
+  });
+
+  test("after the connection closed, an emit throws at once instead of waiting for an answer", async () => {
+    const token = await mintToken("sio-closed");
+    const p = await connectSio(node.url, { token });
+    const closed = new Promise((r) => p.ws.once("close", r));
+    p.ws.close();
+    await closed;
+    assert.throws(() => p.client.emit("joinConversation", { conversationId: "x" }, () => {}), { name: "InvalidStateError" });
+    assert.equal(p.client.pendingAcks, 0);
   });
 
   test("a wrong token gets connect_error UNAUTHORIZED", async () => {
