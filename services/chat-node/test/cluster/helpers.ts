@@ -291,3 +291,39 @@ export function redisCli(port: number, ...args: string[]): string {
 export function redisClientNames(port: number): string[] {
   return redisCli(port, "client", "list").split("\n").flatMap((line) => /\bname=(\S+)/.exec(line)?.[1] ?? []);
 }
+
+/**
+ * New GET requests through nginx, as fast as they come back, until stopped: their statuses (599:
+ * no answer at all). A request that fails before any answer is sent once more at once, as browsers
+ * and HTTP clients do for an idempotent request whose kept-alive connection closed under it (an
+ * nginx reload retires its old workers' idle connections); a second failure counts.
+ */
+export function probeRequests(lbUrl: string, loops: { what: string; path: string; headers: Record<string, string> }[], intervalMs = 20) {
+  const statuses: { what: string; status: number }[] = [];
+  let running = true;
+  const once = async (path: string, headers: Record<string, string>) => {
+    const res = await fetch(lbUrl + path, { headers });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const loop = async ({ what, path, headers }: (typeof loops)[number]) => {
+    while (running) {
+      try {
+        statuses.push({ what, status: await once(path, headers).catch(() => once(path, headers)) });
+      } catch (err) {
+        statuses.push({ what: `${what}: ${String(err)}`, status: 599 });
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  };
+  const done = Promise.all(loops.map(loop));
+  return {
+    statuses,
+    /** Stops the loops; the 5xx (and 599) answers. */
+    async stop() {
+      running = false;
+      await done;
+      return statuses.filter((s) => s.status >= 500);
+    },
+  };
+}

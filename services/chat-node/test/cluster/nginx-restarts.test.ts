@@ -17,37 +17,15 @@ import { io, type Socket } from "socket.io-client";
 import { eventually, mintToken, sleep, stopAll } from "@chat/test-kit";
 import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
 import { spreadRatio } from "../../../../infra/cluster/balance.ts";
-import { CLUSTER_ENV, createConversation } from "./helpers.ts";
+import { CLUSTER_ENV, createConversation, probeRequests } from "./helpers.ts";
 
-/** New requests through nginx, as fast as they come back, until stopped: their statuses. */
+/** New requests through nginx during a restart: a handshake, a history read, a health check. */
 function probe(lbUrl: string, token: string, conversationId: string) {
-  const statuses: { what: string; status: number }[] = [];
-  let running = true;
-  const loop = async (what: string, path: string, headers: Record<string, string>) => {
-    while (running) {
-      try {
-        const res = await fetch(lbUrl + path, { headers });
-        await res.arrayBuffer();
-        statuses.push({ what, status: res.status });
-      } catch (err) {
-        statuses.push({ what: `${what}: ${String(err)}`, status: 599 });
-      }
-      await sleep(20);
-    }
-  };
-  const done = Promise.all([
-    loop("handshake", "/socket.io/?EIO=4&transport=polling", {}),
-    loop("history", `/conversations/${conversationId}/messages?limit=5`, { authorization: `Bearer ${token}` }),
-    loop("healthz", "/healthz", {}),
+  return probeRequests(lbUrl, [
+    { what: "handshake", path: "/socket.io/?EIO=4&transport=polling", headers: {} },
+    { what: "history", path: `/conversations/${conversationId}/messages?limit=5`, headers: { authorization: `Bearer ${token}` } },
+    { what: "healthz", path: "/healthz", headers: {} },
   ]);
-  return {
-    statuses,
-    async stop() {
-      running = false;
-      await done;
-      return statuses.filter((s) => s.status >= 500);
-    },
-  };
 }
 
 interface Client {

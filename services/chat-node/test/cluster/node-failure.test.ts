@@ -11,36 +11,19 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, mintToken, sleep, stopAll } from "@chat/test-kit";
 import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
-import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, sendSteadily } from "./helpers.ts";
+import { CLUSTER_ENV, Member, assertExactlyOnce, assertHistory, cookieFor, createConversation, history, probeRequests, sendSteadily } from "./helpers.ts";
 
-/** New requests through nginx, as fast as they come back, until stopped: their statuses. */
+/** New requests through nginx while a node fails, pinned by the sticky cookie: a handshake, a history read, a health check. */
 function probe(lbUrl: string, cookie: string, conv: string, token: string) {
-  const statuses: { what: string; status: number }[] = [];
-  let running = true;
-  const loop = async (what: string, path: string, headers: Record<string, string>) => {
-    while (running) {
-      try {
-        const res = await fetch(lbUrl + path, { headers });
-        await res.arrayBuffer();
-        statuses.push({ what, status: res.status });
-      } catch (err) {
-        statuses.push({ what: `${what}: ${String(err)}`, status: 599 });
-      }
-      await sleep(10);
-    }
-  };
-  const done = Promise.all([
-    loop("handshake", "/socket.io/?EIO=4&transport=polling", { cookie }),
-    loop("history", `/conversations/${conv}/messages?limit=5`, { cookie, authorization: `Bearer ${token}` }),
-    loop("healthz", "/healthz", { cookie }),
-  ]);
-  return {
-    statuses,
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
+  return probeRequests(
+    lbUrl,
+    [
+      { what: "handshake", path: "/socket.io/?EIO=4&transport=polling", headers: { cookie } },
+      { what: "history", path: `/conversations/${conv}/messages?limit=5`, headers: { cookie, authorization: `Bearer ${token}` } },
+      { what: "healthz", path: "/healthz", headers: { cookie } },
+    ],
+    10,
+  );
 }
 
 async function scenario(cluster: Cluster, signal: "SIGKILL" | "SIGTERM", tag: string) {
