@@ -28,6 +28,7 @@ import type { ChatServer } from "./transport/socket/fanout.ts";
 import { directWriteCount } from "./transport/socket/patches/index.ts";
 import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./transport/http/error-handler.ts";
 import { installRequestMetrics } from "./transport/http/request-metrics.ts";
+import { genReqId, installRequestIds, requestIdOf, withRequestId } from "./transport/http/request-id.ts";
 import { conversationRoutes } from "./transport/http/conversations.ts";
 import { opsRoutes } from "./transport/http/ops.ts";
 import { devRoutes } from "./transport/http/dev.ts";
@@ -92,7 +93,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     // Requests that arrive while Fastify closes get the contract's 503 from the hook below instead.
     return503OnClosing: false,
     routerOptions: { maxParamLength: 512 },
-    frameworkErrors: frameworkErrors(metrics, cors),
+    frameworkErrors: withRequestId(frameworkErrors(metrics, cors)),
+    // X-Request-Id (nginx's, or generated when absent or unsafe) is the request id: request-id.ts.
+    requestIdHeader: false,
+    genReqId,
   });
   // Socket.IO on Fastify's HTTP server; the core over its rooms; the core's events handled.
   const realtime = createRealtime(fastify.server, { config, auth, broker, limiter, connectionCap: abuse.connectionCap, metrics, logger });
@@ -116,6 +120,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   let draining = false;
 
   installErrorHandling(fastify, metrics);
+  installRequestIds(fastify);
+  // Engine.IO's own answers (/socket.io/) carry the request id too.
+  realtime.io.engine.on("headers", (headers: Record<string, string>, req: { headers: Record<string, string | string[] | undefined> }) => {
+    headers["x-request-id"] = requestIdOf(req.headers);
+  });
   installRequestMetrics(fastify, metrics);
   // The CORS plugin with that policy, registered before every route so that its onRequest hook
   // runs first: a preflight is answered before authentication and rate limits, and errors (401,
