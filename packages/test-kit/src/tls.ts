@@ -1,0 +1,38 @@
+/**
+ * Certificates made with openssl at run time, for the TLS tests (nginx's listener, rediss://): a
+ * CA, and a server certificate it signs for `localhost` and 127.0.0.1. Nothing is committed.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { tempDir } from "@chat/process-kit";
+
+export interface TestCertificates {
+  dir: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: string;
+}
+
+/** True when openssl runs here; the TLS tests skip with a reason otherwise. */
+export function hasOpenssl(): boolean {
+  return spawnSync("openssl", ["version"]).status === 0;
+}
+
+function openssl(args: string[], cwd: string): void {
+  const r = spawnSync("openssl", args, { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.stderr}`);
+}
+
+/** A fresh CA and a server certificate for `localhost`, IP 127.0.0.1 and `names`, valid one day. */
+export function makeCertificates(names: string[] = []): TestCertificates {
+  const dir = tempDir("chat-tls-");
+  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=chat test CA"], dir);
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], dir);
+  const san = ["DNS:localhost", "IP:127.0.0.1", ...names.map((n) => `DNS:${n}`)].join(",");
+  fs.writeFileSync(path.join(dir, "ext.cnf"), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
+  openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf"], dir);
+  const caFile = path.join(dir, "ca.crt");
+  return { dir, caFile, certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key"), ca: fs.readFileSync(caFile, "utf8") };
+}
