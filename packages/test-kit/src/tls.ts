@@ -25,12 +25,15 @@ function openssl(args: string[], cwd: string): void {
   if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.stderr}`);
 }
 
-/** A fresh CA and a server certificate for `localhost`, IP 127.0.0.1 and `names`, valid one day. */
-export function makeCertificates(names: string[] = []): TestCertificates {
+/**
+ * A fresh CA and a server certificate, valid one day, for `names` and, unless `loopback: false`,
+ * `localhost` and IP 127.0.0.1.
+ */
+export function makeCertificates(names: string[] = [], opts: { loopback?: boolean } = {}): TestCertificates {
   const dir = tempDir("chat-tls-");
   openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=chat test CA"], dir);
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], dir);
-  const san = ["DNS:localhost", "IP:127.0.0.1", ...names.map((n) => `DNS:${n}`)].join(",");
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", `/CN=${names[0] ?? "localhost"}`], dir);
+  const san = [...(opts.loopback === false ? [] : ["DNS:localhost", "IP:127.0.0.1"]), ...names.map((n) => `DNS:${n}`)].join(",");
   fs.writeFileSync(path.join(dir, "ext.cnf"), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
   openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf"], dir);
   const caFile = path.join(dir, "ca.crt");

@@ -71,6 +71,14 @@ export interface JwtSettings {
   clockToleranceSec: number;
 }
 
+/** TLS to Redis (rediss://): whom to trust and which name the server's certificate must carry. */
+export interface RedisTls {
+  /** PEM certificates to trust instead of the system's (a private CA); undefined: the system's. */
+  ca: string | undefined;
+  /** The name checked against the certificate (and sent as SNI); undefined: the URL's host. */
+  servername: string | undefined;
+}
+
 export interface Config {
   nodeEnv: string;
   port: number;
@@ -79,6 +87,8 @@ export interface Config {
   jwt: Readonly<JwtSettings>;
   corsOrigins: string[];
   redisUrl: string | undefined;
+  /** rediss:// only: REDIS_TLS_CA_FILE's certificates (PEM) and REDIS_TLS_SERVERNAME; undefined with redis://. */
+  redisTls: Readonly<RedisTls> | undefined;
   redisAdapter: "classic" | "sharded";
   redisKeyPrefix: string;
   mongoUrl: string | undefined;
@@ -129,7 +139,7 @@ export const CONFIG_VARIABLES = [
   "NODE_ENV", "DEV_INSECURE_TOKENS", "PORT", "HOST", "NODE_ID", "JWT_SECRET",
   "JWT_ALGORITHMS", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_URL", "JWT_JWKS_TIMEOUT_MS", "JWT_JWKS_COOLDOWN_MS", "JWT_JWKS_CACHE_MAX_AGE_MS",
   "JWT_ISSUER", "JWT_AUDIENCE", "JWT_CLOCK_TOLERANCE_S", "CORS_ORIGINS",
-  "REDIS_URL", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
+  "REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
   "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN", "MONGO_ALLOW_LOSING_ACKNOWLEDGED",
   "DATA_DIR", "SQLITE_SYNCHRONOUS",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
@@ -454,6 +464,43 @@ function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket
   };
 }
 
+/**
+ * REDIS_TLS_CA_FILE and REDIS_TLS_SERVERNAME: with a rediss:// REDIS_URL only (with redis:// they
+ * would silently do nothing). The CA file is read once, here: it must hold a PEM certificate.
+ */
+function redisTls(env: Env, redisUrl: string | undefined): RedisTls | undefined {
+  const caFile = env.REDIS_TLS_CA_FILE?.trim() || undefined;
+  const servername = env.REDIS_TLS_SERVERNAME?.trim() || undefined;
+  const tls = redisUrl !== undefined && new URL(redisUrl).protocol === "rediss:";
+  if (!tls) {
+    for (const [name, v] of [["REDIS_TLS_CA_FILE", caFile], ["REDIS_TLS_SERVERNAME", servername]] as const) {
+      if (v) throw new ConfigError(`${name} is set but REDIS_URL ${redisUrl ? "uses redis:// (no TLS): use rediss://" : "is not set"}`);
+    }
+    return undefined;
+  }
+  let ca: string | undefined;
+  if (caFile) {
+    try {
+      ca = fs.readFileSync(caFile, "utf8");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? String(err));
+      throw new ConfigError(`REDIS_TLS_CA_FILE "${caFile}" cannot be read: ${reason}`);
+    }
+    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(ca);
+    try {
+      if (!first) throw new Error("no certificate");
+      new X509Certificate(first[0]);
+    } catch {
+      throw new ConfigError(`REDIS_TLS_CA_FILE "${caFile}" holds no PEM certificate`);
+    }
+  }
+  if (servername !== undefined && (servername.length > 253 || !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(servername))) {
+    throw new ConfigError(`REDIS_TLS_SERVERNAME must be a host name, got "${servername}"`);
+  }
+  return Object.freeze({ ca, servername });
+}
+
 /** Parses and validates the environment. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   // Case-insensitive: "Production" and "prod" are production too, never a development node by accident.
@@ -476,6 +523,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const keyPrefix = env.REDIS_KEY_PREFIX?.trim() || "chat";
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) throw new ConfigError("REDIS_KEY_PREFIX must be 1-64 of [A-Za-z0-9._:-]");
 
+  const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
   const rates = Object.freeze(
     Object.fromEntries(RATE_SCOPES.map((scope) => {
       const d = RATE_DEFAULTS[scope];
@@ -490,7 +538,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     nodeId,
     jwt: Object.freeze(jwt),
     corsOrigins: corsOrigins(env),
-    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisUrl,
+    redisTls: redisTls(env, redisUrl),
     redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
     redisKeyPrefix: keyPrefix,
     mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),

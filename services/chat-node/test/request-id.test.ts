@@ -87,7 +87,7 @@ describe("a node's request ids", () => {
     const res = await get("/limits", { "x-request-id": "rid-logged-0123" });
     assert.equal(res.headers.get("x-request-id"), "rid-logged-0123");
     const line = await eventually(() => node.output().split("\n").find((l) => l.includes('"reqId":"rid-logged-0123"')), 10_000, "the request's log line");
-    assert.equal((JSON.parse(line) as { url?: string }).url, "/limits");
+    assert.equal((JSON.parse(line ?? "{}") as { url?: string }).url, "/limits");
   });
 });
 
