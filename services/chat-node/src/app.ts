@@ -66,7 +66,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     );
   }
 
-  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount });
+  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount, maxConnections: config.maxConnections });
   const store = deps.store ?? (await createStore(config, logger));
   await initStore(store, logger, metrics);
   const broker = deps.broker ?? (await createBroker(config, logger, metrics));
@@ -170,6 +170,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     metrics,
     nodeId: config.nodeId,
     isDraining: () => draining,
+    isFull: () => realtime.io.of("/").sockets.size >= config.maxConnections,
     probes: [
       { name: "store", check: () => store.ping() },
       ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),
