@@ -214,6 +214,18 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
 }
 
 /**
+ * MONGO_URL: a MongoDB connection string. A replica set's seed list (`mongodb://a:27017,b:27017/?replicaSet=rs0`,
+ * the usual production form) is not a WHATWG URL, so only the scheme is checked here; the driver's
+ * own parser checks the rest when the store is created (a refusal there names MONGO_URL too).
+ */
+function mongoUrl(env: Env): string | undefined {
+  const raw = env.MONGO_URL?.trim();
+  if (!raw) return undefined;
+  if (/^mongodb(?:\+srv)?:\/\/./i.test(raw)) return raw;
+  return url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]);
+}
+
+/**
  * CORS_ORIGINS: a comma-separated list of `*` or origins (`scheme://host[:port]`, http or https,
  * nothing after it). Unset or blank: the default. A list with no entry at all (`,`) is refused.
  */
@@ -542,7 +554,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     redisTls: redisTls(env, redisUrl),
     redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
     redisKeyPrefix: keyPrefix,
-    mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+    mongoUrl: mongoUrl(env),
     mongoDb: env.MONGO_DB?.trim() || "chat",
     mongoWriteConcern: wc,
     mongoAllowLosingAcknowledged: allowLoss,
