@@ -83,7 +83,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected).
   const cors: CorsPolicy = {
     allows: (origin) => origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin)),
-    exposedHeaders: ["Retry-After", "WWW-Authenticate"],
+    exposedHeaders: ["Retry-After", "WWW-Authenticate", "X-Request-Id"],
   };
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,

@@ -75,6 +75,12 @@ describe("a node's request ids", () => {
     assert.ok(limited.headers.get("retry-after"));
   });
 
+  test("a browser on an allowed origin may read it (CORS exposes X-Request-Id)", async () => {
+    const res = await get("/limits", { origin: "http://localhost:3000", "x-request-id": "rid-cors" });
+    assert.equal(res.headers.get("x-request-id"), "rid-cors");
+    assert.ok((res.headers.get("access-control-expose-headers") ?? "").toLowerCase().split(/,\s*/).includes("x-request-id"), res.headers.get("access-control-expose-headers") ?? "none");
+  });
+
   test("Engine.IO's answers carry an id too", async () => {
     const res = await get("/socket.io/?EIO=4&transport=polling", { "x-request-id": "rid-engine" });
     assert.equal(res.status, 200);
