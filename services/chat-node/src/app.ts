@@ -28,7 +28,7 @@ import type { ChatServer } from "./transport/socket/fanout.ts";
 import { directWriteCount } from "./transport/socket/patches/index.ts";
 import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./transport/http/error-handler.ts";
 import { installRequestMetrics } from "./transport/http/request-metrics.ts";
-import { genReqId, installRequestIds, requestIdOf, withRequestId } from "./transport/http/request-id.ts";
+import { genReqId, installEngineRequestIds, installRequestIds, withRequestId } from "./transport/http/request-id.ts";
 import { conversationRoutes } from "./transport/http/conversations.ts";
 import { opsRoutes } from "./transport/http/ops.ts";
 import { devRoutes } from "./transport/http/dev.ts";
@@ -121,10 +121,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
 
   installErrorHandling(fastify, metrics);
   installRequestIds(fastify);
-  // Engine.IO's own answers (/socket.io/) carry the request id too.
-  realtime.io.engine.on("headers", (headers: Record<string, string>, req: { headers: Record<string, string | string[] | undefined> }) => {
-    headers["x-request-id"] = requestIdOf(req.headers);
-  });
+  installEngineRequestIds(realtime.io.engine);
   installRequestMetrics(fastify, metrics);
   // The CORS plugin with that policy, registered before every route so that its onRequest hook
   // runs first: a preflight is answered before authentication and rate limits, and errors (401,

@@ -1,6 +1,7 @@
 /**
- * Request ids: the id a request carries through nginx (`X-Request-Id`, set from nginx's
- * `$request_id` or kept from the client, infra/nginx/chat-common.conf) becomes Fastify's request id,
+ * Request ids: the id a request carries in `X-Request-Id` (set by nginx from its `$request_id`,
+ * infra/nginx/chat-common.conf; by ingress-nginx from its `$req_id`; by the client when it talks to
+ * a node directly) becomes Fastify's request id,
  * so it is the `reqId` of every log line about that request, and it is returned on every answer,
  * errors included, so that a user's failed request can be found in the logs.
  *
@@ -30,6 +31,13 @@ export function genReqId(req: IncomingMessage): string {
 export function installRequestIds(app: FastifyInstance): void {
   app.addHook("onSend", async (req, reply) => {
     reply.header(REQUEST_ID_HEADER, req.id);
+  });
+}
+
+/** Engine.IO's own answers (`/socket.io/`, which never reach Fastify) carry the request's id too. */
+export function installEngineRequestIds(engine: { on(event: "headers", listener: (headers: Record<string, string>, req: IncomingMessage) => void): unknown }): void {
+  engine.on("headers", (headers, req) => {
+    headers[REQUEST_ID_HEADER] = requestIdOf(req.headers);
   });
 }
 
