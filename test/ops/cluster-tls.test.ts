@@ -15,10 +15,16 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { io, type Socket } from "socket.io-client";
 import type { MessageData, SendAck, JoinAck } from "@chat/protocol";
-import { REPO_ROOT, TEST_SECRET, eventually, hasOpenssl, makeCertificates, mintToken, startProcess, stopAll, tempDir, waitForEvent, type TestCertificates } from "@chat/test-kit";
+import { REPO_ROOT, TEST_SECRET, eventually, freePort, hasOpenssl, makeCertificates, mintToken, startProcess, stopAll, tempDir, waitForEvent, type TestCertificates } from "@chat/test-kit";
 import { startCluster, type Cluster } from "../../infra/cluster/cluster.ts";
+import { startNginx } from "../../infra/cluster/nginx.ts";
 
-const skip = !hasOpenssl() ? "openssl is not installed (bash scripts/ensure.sh system openssl)" : false;
+const NGINX = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].find((p) => fs.existsSync(p));
+const skip = !hasOpenssl()
+  ? "openssl is not installed (bash scripts/ensure.sh system openssl)"
+  : !NGINX
+    ? "nginx is not installed (bash scripts/ensure.sh system nginx)"
+    : false;
 const CLI = path.join(REPO_ROOT, "infra/cluster/cli.ts");
 
 /** GET over https trusting `ca` only; the raw headers, so that a header sent twice shows. */
@@ -140,6 +146,32 @@ describe("the local cluster's nginx over TLS", { skip }, () => {
     const engine = await httpsGet(`${cluster.tlsUrl}/socket.io/?EIO=4&transport=polling`, certs.ca);
     assert.equal(engine.status, 200);
     assert.equal(allValues(engine.rawHeaders, "x-request-id").length, 1);
+  });
+});
+
+describe("nginx's own answers", { skip }, () => {
+  it("a 502 when no node answers carries the request id too, over TLS, and the access log has it", async () => {
+    const certs = makeCertificates();
+    const dead = await freePort(); // nothing listens there
+    const tlsPort = await freePort();
+    const nginx = await startNginx({
+      nginxBin: NGINX!,
+      dir: path.join(tempDir("nginx-502-"), "nginx"),
+      listen: `127.0.0.1:${await freePort()}`,
+      statusPort: await freePort(),
+      servers: [{ port: dead }],
+      tls: { listen: `127.0.0.1:${tlsPort}`, certFile: certs.certFile, keyFile: certs.keyFile },
+    });
+    try {
+      const res = await httpsGet(`https://127.0.0.1:${tlsPort}/conversations`, certs.ca);
+      assert.equal(res.status, 502);
+      const ids = allValues(res.rawHeaders, "x-request-id");
+      assert.equal(ids.length, 1);
+      assert.match(ids[0]!, /^[0-9a-f]{32}$/);
+      await eventually(() => nginx.accessLog().includes(`request_id=${ids[0]}`), 10_000, "the 502's access log line with its id");
+    } finally {
+      await nginx.stop();
+    }
   });
 });
 
