@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { CONFIG_VARIABLES, loadConfig } from "@chat/chat-node/config";
-import { REPO_ROOT, hasOpenssl, makeCertificates, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
+import { REPO_ROOT, TEST_SECRET, closeAllSockets, connectUser, freePort, hasOpenssl, makeCertificates, startNode, stopAll, type NodeHandle } from "@chat/test-kit";
 
 const K8S = path.join(REPO_ROOT, "infra/k8s");
 const kubectl = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
@@ -85,6 +85,7 @@ describe("the Kubernetes manifests", { skip }, () => {
     heartbeatMs = open.pingInterval + open.pingTimeout;
   });
   after(async () => {
+    closeAllSockets();
     await stopAll();
   });
 
@@ -154,6 +155,35 @@ describe("the Kubernetes manifests", { skip }, () => {
         const grace = deployment.spec.template.spec.terminationGracePeriodSeconds;
         assert.ok(grace !== undefined, "terminationGracePeriodSeconds is set");
         assert.ok(grace * 1000 > preStopS * 1000 + shutdownMs, `grace ${grace} s must exceed preStop ${preStopS} s + SHUTDOWN_TIMEOUT_MS ${shutdownMs} ms`);
+      });
+
+      it("a node started with this environment, its Redis and MongoDB not answering, drains on SIGTERM and exits 0 before the kubelet's SIGKILL", async () => {
+        const env = podEnv(objs, container, { JWT_SECRET: TEST_SECRET });
+        const preStop = container.lifecycle?.preStop;
+        const preStopS = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command.at(-1));
+        const grace = deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+        const dead = await freePort(); // nothing listens: the external services are away
+        delete env.PORT; // a free port here, not the pod's 3001
+        const pod = await startNode({
+          ...env,
+          HOST: "127.0.0.1",
+          DEV_INSECURE_TOKENS: "0",
+          NODE_ID: `k8s-drain-${variant.replace(/\W/g, "-")}`,
+          REDIS_URL: `redis://127.0.0.1:${dead}`,
+          MONGO_URL: `mongodb://127.0.0.1:${dead}/?replicaSet=rs0&serverSelectionTimeoutMS=1000`,
+          REDIS_TLS_CA_FILE: "",
+        });
+        const ready = await fetch(`${pod.url}/readyz`);
+        assert.equal(ready.status, 503, "not ready while its store and Redis do not answer");
+        assert.equal((await fetch(`${pod.url}/healthz`)).status, 200, "alive all the same: liveness keeps it");
+        const socket = await connectUser(pod.url, "k8s-drain-user");
+        const closed = new Promise<void>((resolve) => socket.once("disconnect", () => resolve()));
+        // What the kubelet does after preStop: SIGTERM, then SIGKILL when the rest of the grace period is over.
+        const t0 = Date.now();
+        const code = await pod.stop("SIGTERM", (grace - preStopS) * 1000);
+        console.log(`# drained in ${Date.now() - t0} ms`);
+        assert.equal(code, 0, `exit code ${code} (null: killed at the end of the grace period)\n${pod.output().slice(-2000)}`);
+        await closed;
       });
 
       it("sets resource requests and limits", () => {
