@@ -14,6 +14,7 @@
  * configs, logs, the control socket and the launcher's PID live in CLUSTER_DIR (default .cluster/
  * at the repository root).
  */
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "@chat/process-kit";
@@ -152,6 +153,14 @@ function tlsSettings(basePort: number): { certFile: string; keyFile: string; por
   };
   const certFile = pem("CLUSTER_TLS_CERT_FILE", cert, /-----BEGIN CERTIFICATE-----/, "certificate");
   const keyFile = pem("CLUSTER_TLS_KEY_FILE", key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key");
+  // nginx would refuse a pair that does not match with an error of its own: name the variables instead.
+  let matching = false;
+  try {
+    matching = new X509Certificate(fs.readFileSync(certFile)).checkPrivateKey(createPrivateKey(fs.readFileSync(keyFile)));
+  } catch (err) {
+    refuse(`CLUSTER_TLS_CERT_FILE "${cert}" or CLUSTER_TLS_KEY_FILE "${key}" cannot be parsed: ${(err as Error).message}`);
+  }
+  if (!matching) refuse(`CLUSTER_TLS_KEY_FILE "${key}" is not the private key of the certificate in CLUSTER_TLS_CERT_FILE "${cert}"`);
   const port = portVar === undefined ? (basePort === 0 ? undefined : 8443) : Number(portVar);
   if (port !== undefined && (!/^[0-9]+$/.test(portVar ?? "8443") || port < 1 || port > 65535)) refuse(`CLUSTER_TLS_PORT must be a port (1-65535), got "${portVar}"`);
   return { certFile, keyFile, ...(port === undefined ? {} : { port }) };

@@ -205,6 +205,8 @@ describe("pnpm cluster's TLS variables", { skip }, () => {
       [{ CLUSTER_TLS_CERT_FILE: certs.certFile, CLUSTER_TLS_KEY_FILE: certs.certFile }, "CLUSTER_TLS_KEY_FILE"],
       [{ CLUSTER_TLS_CERT_FILE: certs.certFile, CLUSTER_TLS_KEY_FILE: certs.keyFile, CLUSTER_TLS_PORT: "x" }, "CLUSTER_TLS_PORT"],
       [{ CLUSTER_TLS_CERT_FILE: dir, CLUSTER_TLS_KEY_FILE: certs.keyFile }, "CLUSTER_TLS_CERT_FILE"],
+      // A certificate with another certificate's key.
+      [{ CLUSTER_TLS_CERT_FILE: certs.certFile, CLUSTER_TLS_KEY_FILE: makeCertificates().keyFile }, "CLUSTER_TLS_KEY_FILE"],
     ];
     // Root reads any file whatever its mode: the unreadable case only means something for another user.
     if (process.getuid?.() !== 0) cases.push([{ CLUSTER_TLS_CERT_FILE: certs.certFile, CLUSTER_TLS_KEY_FILE: unreadable }, "CLUSTER_TLS_KEY_FILE"]);
