@@ -12,6 +12,9 @@ export interface TestCertificates {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** A client certificate the same CA signs (for servers that verify their clients, mutual TLS). */
+  clientCertFile: string;
+  clientKeyFile: string;
   ca: string;
 }
 
@@ -36,6 +39,12 @@ export function makeCertificates(names: string[] = [], opts: { loopback?: boolea
   const san = [...(opts.loopback === false ? [] : ["DNS:localhost", "IP:127.0.0.1"]), ...names.map((n) => `DNS:${n}`)].join(",");
   fs.writeFileSync(path.join(dir, "ext.cnf"), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
   openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf"], dir);
+  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=chat node"], dir);
+  fs.writeFileSync(path.join(dir, "client.cnf"), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n");
+  openssl(["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.crt", "-days", "1", "-extfile", "client.cnf"], dir);
   const caFile = path.join(dir, "ca.crt");
-  return { dir, caFile, certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key"), ca: fs.readFileSync(caFile, "utf8") };
+  return {
+    dir, caFile, certFile: path.join(dir, "server.crt"), keyFile: path.join(dir, "server.key"),
+    clientCertFile: path.join(dir, "client.crt"), clientKeyFile: path.join(dir, "client.key"), ca: fs.readFileSync(caFile, "utf8"),
+  };
 }

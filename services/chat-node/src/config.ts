@@ -77,6 +77,9 @@ export interface RedisTls {
   ca: string | undefined;
   /** The name checked against the certificate (and sent as SNI); undefined: the URL's host. */
   servername: string | undefined;
+  /** REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE: this node's client certificate, for a Redis that verifies its clients (`tls-auth-clients yes`). */
+  cert: string | undefined;
+  key: string | undefined;
 }
 
 export interface Config {
@@ -139,7 +142,7 @@ export const CONFIG_VARIABLES = [
   "NODE_ENV", "DEV_INSECURE_TOKENS", "PORT", "HOST", "NODE_ID", "JWT_SECRET",
   "JWT_ALGORITHMS", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_URL", "JWT_JWKS_TIMEOUT_MS", "JWT_JWKS_COOLDOWN_MS", "JWT_JWKS_CACHE_MAX_AGE_MS",
   "JWT_ISSUER", "JWT_AUDIENCE", "JWT_CLOCK_TOLERANCE_S", "CORS_ORIGINS",
-  "REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
+  "REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
   "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN", "MONGO_ALLOW_LOSING_ACKNOWLEDGED",
   "DATA_DIR", "SQLITE_SYNCHRONOUS",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
@@ -476,41 +479,69 @@ function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket
   };
 }
 
+/** A PEM file read at start-up; a ConfigError naming `name` when it cannot be read. */
+function readPem(name: string, file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? String(err));
+    throw new ConfigError(`${name} "${file}" cannot be read: ${reason}`);
+  }
+}
+
+/** The first PEM certificate of `text`, parsed; a ConfigError naming `name` when there is none. */
+function firstCertificate(name: string, file: string, text: string): X509Certificate {
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text);
+  try {
+    if (!first) throw new Error("no certificate");
+    return new X509Certificate(first[0]);
+  } catch {
+    throw new ConfigError(`${name} "${file}" holds no PEM certificate`);
+  }
+}
+
 /**
- * REDIS_TLS_CA_FILE and REDIS_TLS_SERVERNAME: with a rediss:// REDIS_URL only (with redis:// they
- * would silently do nothing). The CA file is read once, here: it must hold a PEM certificate.
+ * REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE: with a
+ * rediss:// REDIS_URL only (with redis:// they would silently do nothing). Files are read once,
+ * here: the CA must hold a PEM certificate, the client certificate and key come together and match.
  */
 function redisTls(env: Env, redisUrl: string | undefined): RedisTls | undefined {
-  const caFile = env.REDIS_TLS_CA_FILE?.trim() || undefined;
-  const servername = env.REDIS_TLS_SERVERNAME?.trim() || undefined;
+  const names = ["REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"] as const;
+  const v = Object.fromEntries(names.map((n) => [n, env[n]?.trim() || undefined])) as Record<(typeof names)[number], string | undefined>;
   const tls = redisUrl !== undefined && new URL(redisUrl).protocol === "rediss:";
   if (!tls) {
-    for (const [name, v] of [["REDIS_TLS_CA_FILE", caFile], ["REDIS_TLS_SERVERNAME", servername]] as const) {
-      if (v) throw new ConfigError(`${name} is set but REDIS_URL ${redisUrl ? "uses redis:// (no TLS): use rediss://" : "is not set"}`);
+    for (const n of names) {
+      if (v[n]) throw new ConfigError(`${n} is set but REDIS_URL ${redisUrl ? "uses redis:// (no TLS): use rediss://" : "is not set"}`);
     }
     return undefined;
   }
   let ca: string | undefined;
-  if (caFile) {
-    try {
-      ca = fs.readFileSync(caFile, "utf8");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const reason = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? String(err));
-      throw new ConfigError(`REDIS_TLS_CA_FILE "${caFile}" cannot be read: ${reason}`);
-    }
-    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(ca);
-    try {
-      if (!first) throw new Error("no certificate");
-      new X509Certificate(first[0]);
-    } catch {
-      throw new ConfigError(`REDIS_TLS_CA_FILE "${caFile}" holds no PEM certificate`);
-    }
+  if (v.REDIS_TLS_CA_FILE) {
+    ca = readPem("REDIS_TLS_CA_FILE", v.REDIS_TLS_CA_FILE);
+    firstCertificate("REDIS_TLS_CA_FILE", v.REDIS_TLS_CA_FILE, ca);
   }
+  const servername = v.REDIS_TLS_SERVERNAME;
   if (servername !== undefined && (servername.length > 253 || !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(servername))) {
     throw new ConfigError(`REDIS_TLS_SERVERNAME must be a host name, got "${servername}"`);
   }
-  return Object.freeze({ ca, servername });
+  let cert: string | undefined;
+  let key: string | undefined;
+  if (v.REDIS_TLS_CERT_FILE || v.REDIS_TLS_KEY_FILE) {
+    if (!v.REDIS_TLS_CERT_FILE) throw new ConfigError("REDIS_TLS_KEY_FILE is set but REDIS_TLS_CERT_FILE is not: a client certificate needs both");
+    if (!v.REDIS_TLS_KEY_FILE) throw new ConfigError("REDIS_TLS_CERT_FILE is set but REDIS_TLS_KEY_FILE is not: a client certificate needs both");
+    cert = readPem("REDIS_TLS_CERT_FILE", v.REDIS_TLS_CERT_FILE);
+    const x509 = firstCertificate("REDIS_TLS_CERT_FILE", v.REDIS_TLS_CERT_FILE, cert);
+    key = readPem("REDIS_TLS_KEY_FILE", v.REDIS_TLS_KEY_FILE);
+    let matches = false;
+    try {
+      matches = x509.checkPrivateKey(createPrivateKey(key));
+    } catch {
+      throw new ConfigError(`REDIS_TLS_KEY_FILE "${v.REDIS_TLS_KEY_FILE}" holds no PEM private key`);
+    }
+    if (!matches) throw new ConfigError(`REDIS_TLS_KEY_FILE "${v.REDIS_TLS_KEY_FILE}" is not the private key of REDIS_TLS_CERT_FILE's certificate`);
+  }
+  return Object.freeze({ ca, servername, cert, key });
 }
 
 /** Parses and validates the environment. Throws ConfigError naming the first bad variable. */

@@ -2,8 +2,9 @@
  * rediss://: nodes talk to Debian's redis-server over TLS only (`--port 0 --tls-port`), with a
  * certificate made by openssl at run time. REDIS_TLS_CA_FILE names the CA to trust,
  * REDIS_TLS_SERVERNAME the name to check; the certificate is always verified, so a node that does
- * not trust it, or checks the wrong name, stays not ready. A CA file that cannot be read stops the
- * node with exit 78 naming REDIS_TLS_CA_FILE.
+ * not trust it, or checks the wrong name, stays not ready; REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE
+ * give a node the client certificate a Redis with `tls-auth-clients yes` requires. A file that
+ * cannot be read or does not hold what it should stops the node with exit 78 naming its variable.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -25,13 +26,13 @@ const skip = !hasOpenssl()
     ? "redis-server is not installed (bash scripts/ensure.sh system redis)"
     : false;
 
-/** redis-server with TLS only: no plain port at all. */
-async function startTlsRedis(certs: TestCertificates): Promise<{ proc: Proc; port: number }> {
+/** redis-server with TLS only: no plain port at all; `verifyClients`: it requires a client certificate from the CA. */
+async function startTlsRedis(certs: TestCertificates, verifyClients = false): Promise<{ proc: Proc; port: number }> {
   const port = await freePort();
   const proc = startProcess("redis-server", [
     "--port", "0", "--tls-port", String(port), "--bind", "127.0.0.1",
     "--tls-cert-file", certs.certFile, "--tls-key-file", certs.keyFile, "--tls-ca-cert-file", certs.caFile,
-    "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", tempDir("chat-redis-tls-"),
+    "--tls-auth-clients", verifyClients ? "yes" : "no", "--save", "", "--appendonly", "no", "--dir", tempDir("chat-redis-tls-"),
   ]);
   await waitForOutput(proc, (o) => o.includes("Ready to accept connections"), 15_000, "redis-server with TLS to start");
   return { proc, port };
@@ -119,6 +120,19 @@ describe("rediss:// to a TLS-only Redis", { skip }, () => {
     assert.equal((await readyz(untrusted.url)).status, 503);
   });
 
+  it("a Redis that verifies its clients admits a node with REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE, and only that one", async () => {
+    const mutual = await startTlsRedis(certs, true);
+    const url = `rediss://127.0.0.1:${mutual.port}`;
+    const withCert = await startNode({ REDIS_URL: url, REDIS_TLS_CA_FILE: certs.caFile, REDIS_TLS_CERT_FILE: certs.clientCertFile, REDIS_TLS_KEY_FILE: certs.clientKeyFile });
+    await eventually(async () => (await readyz(withCert.url)).status === 200, 20_000, "ready with a client certificate");
+    const without = await startNode({ REDIS_URL: url, REDIS_TLS_CA_FILE: certs.caFile });
+    const r = await eventually(async () => {
+      const got = await readyz(without.url);
+      return got.status === 503 ? got : undefined;
+    }, 20_000, "not ready without one");
+    assert.deepEqual(r?.body.failed, ["redis"]);
+  });
+
   it("a CA file that is missing, unreadable or holds no certificate stops the node (exit 78, naming REDIS_TLS_CA_FILE)", async () => {
     const dir = tempDir("chat-redis-tls-ca-");
     const notPem = path.join(dir, "not-a-cert.pem");
@@ -133,6 +147,9 @@ describe("rediss:// to a TLS-only Redis", { skip }, () => {
       [{ REDIS_URL: url, REDIS_TLS_CA_FILE: dir }, /REDIS_TLS_CA_FILE .*directory/],
       [{ REDIS_URL: url.replace("rediss:", "redis:"), REDIS_TLS_CA_FILE: certs.caFile }, /REDIS_TLS_CA_FILE is set but REDIS_URL uses redis:\/\//],
       [{ REDIS_URL: url, REDIS_TLS_SERVERNAME: "bad name!" }, /REDIS_TLS_SERVERNAME must be a host name/],
+      [{ REDIS_URL: url, REDIS_TLS_CERT_FILE: certs.clientCertFile }, /REDIS_TLS_CERT_FILE is set but REDIS_TLS_KEY_FILE is not/],
+      [{ REDIS_URL: url, REDIS_TLS_CERT_FILE: certs.clientCertFile, REDIS_TLS_KEY_FILE: certs.keyFile }, /REDIS_TLS_KEY_FILE .*is not the private key/],
+      [{ REDIS_URL: url, REDIS_TLS_CERT_FILE: notPem, REDIS_TLS_KEY_FILE: certs.clientKeyFile }, /REDIS_TLS_CERT_FILE .*holds no PEM certificate/],
     ];
     if (process.getuid?.() !== 0) cases.push([{ REDIS_URL: url, REDIS_TLS_CA_FILE: unreadable }, /REDIS_TLS_CA_FILE .*permission denied/]);
     for (const [env, message] of cases) {

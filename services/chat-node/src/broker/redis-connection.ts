@@ -22,8 +22,9 @@ export interface RedisTarget {
 
 /**
  * Parses REDIS_URL (already checked to be a redis:/rediss: URL by the config). With rediss://,
- * `tls` (REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME) says whom to trust and which name to check;
- * the certificate is always verified.
+ * `tls` (REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME) says whom to trust and which name to check, and
+ * REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE give the node's client certificate; the server's
+ * certificate is always verified.
  */
 export function parseRedisUrl(raw: string, tls?: Readonly<RedisTls>): RedisTarget {
   const url = new URL(raw);
@@ -34,6 +35,7 @@ export function parseRedisUrl(raw: string, tls?: Readonly<RedisTls>): RedisTarge
     options.tls = {
       ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
       ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+      ...(tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
     };
   }
   const db = url.pathname.replace(/^\//, "");
