@@ -8,10 +8,13 @@
  * Environment: NODES, CLUSTER_PORT (nginx's port, default 8080; nodes on the next ports, then Redis
  * and Prometheus; 0 for free ports), CLUSTER_PROMETHEUS=0 to skip Prometheus, REDIS_ADAPTER,
  * REDIS_SHARDS (3 or more: a Redis Cluster of that many masters instead of one Redis), and any
- * chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node. Data, rendered
+ * chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node. CLUSTER_TLS_CERT_FILE
+ * and CLUSTER_TLS_KEY_FILE (PEM, both or neither) add nginx's TLS listener on CLUSTER_TLS_PORT
+ * (default 8443; a free port with CLUSTER_PORT=0): https:// and wss://, the same routes. Data, rendered
  * configs, logs, the control socket and the launcher's PID live in CLUSTER_DIR (default .cluster/
  * at the repository root).
  */
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { REPO_ROOT } from "@chat/process-kit";
@@ -43,7 +46,8 @@ Signals to the running launcher (its PID is in CLUSTER_DIR/launcher.pid):
 
 Environment (for starting): NODES (3), CLUSTER_PORT (8080: nginx; node i on CLUSTER_PORT+i; 0: free
 ports), CLUSTER_PROMETHEUS (1), CLUSTER_DIR (.cluster), REDIS_SHARDS (0), REDIS_ADAPTER (classic),
-and any chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node.
+CLUSTER_TLS_CERT_FILE and CLUSTER_TLS_KEY_FILE (PEM files, both or neither: nginx also serves TLS, on
+CLUSTER_TLS_PORT, default 8443, a free port with CLUSTER_PORT=0), and any chat node variable (JWT_SECRET, RATE_LIMIT_DISABLED, ...), passed to every node.
 The commands find the running launcher by CLUSTER_DIR. With docker compose, a rolling restart is
 one \`docker restart\` per chat replica, each after the previous one is healthy again (docs/cluster.md
 has the loop, and the details of all of the above).
@@ -122,6 +126,46 @@ function printResult(cmd: string, result: unknown): void {
   console.log(`  connections after:  ${formatConnections(r.after)}`);
 }
 
+/**
+ * CLUSTER_TLS_CERT_FILE / CLUSTER_TLS_KEY_FILE: both or neither; each a readable PEM file of its
+ * kind. Checked here, so that a bad path names its variable instead of an nginx error later.
+ */
+function tlsSettings(basePort: number): { certFile: string; keyFile: string; port?: number } | undefined {
+  const cert = process.env.CLUSTER_TLS_CERT_FILE?.trim() || undefined;
+  const key = process.env.CLUSTER_TLS_KEY_FILE?.trim() || undefined;
+  const portVar = process.env.CLUSTER_TLS_PORT?.trim() || undefined;
+  if (!cert && !key) {
+    if (portVar) refuse("CLUSTER_TLS_PORT is set but CLUSTER_TLS_CERT_FILE and CLUSTER_TLS_KEY_FILE are not: TLS needs a certificate and its key");
+    return undefined;
+  }
+  if (!cert) refuse("CLUSTER_TLS_CERT_FILE is not set, but CLUSTER_TLS_KEY_FILE is: TLS needs both");
+  if (!key) refuse("CLUSTER_TLS_KEY_FILE is not set, but CLUSTER_TLS_CERT_FILE is: TLS needs both");
+  const pem = (name: string, file: string, kind: RegExp, what: string) => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      refuse(`${name} "${file}" cannot be read: ${code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? String(err))}`);
+    }
+    if (!kind.test(text)) refuse(`${name} "${file}" holds no PEM ${what}`);
+    return path.resolve(file);
+  };
+  const certFile = pem("CLUSTER_TLS_CERT_FILE", cert, /-----BEGIN CERTIFICATE-----/, "certificate");
+  const keyFile = pem("CLUSTER_TLS_KEY_FILE", key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, "private key");
+  // nginx would refuse a pair that does not match with an error of its own: name the variables instead.
+  let matching = false;
+  try {
+    matching = new X509Certificate(fs.readFileSync(certFile)).checkPrivateKey(createPrivateKey(fs.readFileSync(keyFile)));
+  } catch (err) {
+    refuse(`CLUSTER_TLS_CERT_FILE "${cert}" or CLUSTER_TLS_KEY_FILE "${key}" cannot be parsed: ${(err as Error).message}`);
+  }
+  if (!matching) refuse(`CLUSTER_TLS_KEY_FILE "${key}" is not the private key of the certificate in CLUSTER_TLS_CERT_FILE "${cert}"`);
+  const port = portVar === undefined ? (basePort === 0 ? undefined : 8443) : Number(portVar);
+  if (port !== undefined && (!/^[0-9]+$/.test(portVar ?? "8443") || port < 1 || port > 65535)) refuse(`CLUSTER_TLS_PORT must be a port (1-65535), got "${portVar}"`);
+  return { certFile, keyFile, ...(port === undefined ? {} : { port }) };
+}
+
 async function up(): Promise<void> {
   const nodes = Number(process.env.NODES ?? "3");
   const basePort = Number(process.env.CLUSTER_PORT ?? "8080");
@@ -131,6 +175,7 @@ async function up(): Promise<void> {
   const SWITCH: Record<string, boolean> = { "1": true, true: true, yes: true, on: true, "0": false, false: false, no: false, off: false };
   if (!(prometheusVar in SWITCH)) refuse(`CLUSTER_PROMETHEUS must be one of 1, 0, true, false, yes, no, on, off, got "${process.env.CLUSTER_PROMETHEUS}"`);
   const withPrometheus = SWITCH[prometheusVar]!;
+  const tls = tlsSettings(basePort);
 
   // The launcher sets these per node itself.
   const own = new Set(["PORT", "NODE_ID", "REDIS_URL", "DATA_DIR"]);
@@ -164,6 +209,7 @@ async function up(): Promise<void> {
     workDir,
     dataDir: path.join(workDir, "data"),
     logFiles: true,
+    ...(tls ? { tls } : {}),
   });
 
   let stopping = false;
@@ -278,7 +324,7 @@ function printUp(cluster: Cluster, withPrometheus: boolean): void {
   console.log(`
 chat cluster up
   load balancer  ${cluster.url}        (web page, /socket.io/, /conversations)
-${cluster.nodes.map((n) => `  ${n.nodeId.padEnd(13)}  ${n.url}  pid ${n.pid}`).join("\n")}
+${cluster.tlsUrl ? `  TLS            ${cluster.tlsUrl}       (the same routes: https://, wss://)\n` : ""}${cluster.nodes.map((n) => `  ${n.nodeId.padEnd(13)}  ${n.url}  pid ${n.pid}`).join("\n")}
   redis          ${cluster.redis.url}
 ${cluster.prometheusUrl ? `  prometheus     ${cluster.prometheusUrl}   (try: sum(chat_connected_sockets) by (node))` : !withPrometheus ? "  prometheus     skipped (CLUSTER_PROMETHEUS=0)" : "  prometheus     not installed (bash scripts/ensure.sh system prometheus)"}
   a token        pnpm token alice

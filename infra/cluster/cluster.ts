@@ -42,6 +42,8 @@ export interface ClusterOptions {
   workDir?: string;
   /** Mirror every process's output into `<workDir>/logs/<name>.log`. */
   logFiles?: boolean;
+  /** nginx also serves TLS (https://, wss://) with this certificate and key, on `port` (a free one by default). */
+  tls?: { certFile: string; keyFile: string; port?: number };
   /** Install redis-server/nginx with scripts/ensure.sh when missing and running as root or with password-less sudo (default true). */
   install?: boolean;
 }
@@ -49,6 +51,8 @@ export interface ClusterOptions {
 export interface Cluster {
   /** The load balancer (nginx). */
   url: string;
+  /** Its TLS listener (`https://127.0.0.1:<port>`), when ClusterOptions.tls was given. */
+  tlsUrl?: string;
   /** The nodes, in upstream order; operations add and remove entries of this same array. */
   nodes: ClusterNode[];
   redis: RedisHandle;
@@ -144,6 +148,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const redisPort = await port(n + 1);
   const promPort = await port(n + 2);
   const lbUrl = `http://127.0.0.1:${lbPort}`;
+  const tlsPort = opts.tls ? (opts.tls.port ?? (await freePort())) : undefined;
+  const tlsUrl = tlsPort === undefined ? undefined : `https://127.0.0.1:${tlsPort}`;
 
   const stops: (() => Promise<unknown>)[] = [];
   const stopAllStarted = async () => {
@@ -168,7 +174,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       const nodeId = `node-${index}`;
       const env: Record<string, string> = {
         HOST: "127.0.0.1",
-        CORS_ORIGINS: `${lbUrl},http://localhost:${lbPort},http://localhost:3000`,
+        CORS_ORIGINS: `${lbUrl},http://localhost:${lbPort},http://localhost:3000${tlsUrl ? `,${tlsUrl},https://localhost:${tlsPort}` : ""}`,
         // No JWT_SECRET given: the local demo, with the published secret and POST /dev/token (docs/security.md).
         ...(opts.env?.JWT_SECRET ? {} : { DEV_INSECURE_TOKENS: "1" }),
         ...opts.env,
@@ -195,6 +201,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       statusPort: await freePort(),
       servers: nodePorts.map((p) => ({ port: p })),
       devTokens: !opts.env?.JWT_SECRET,
+      ...(opts.tls && tlsPort !== undefined ? { tls: { listen: `127.0.0.1:${tlsPort}`, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile } } : {}),
       onStart: (p) => mirror(p, logDir, "nginx"),
     });
     stops.push(() => nginx.stop());
@@ -267,6 +274,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
     return {
       url: lbUrl,
+      ...(tlsUrl ? { tlsUrl } : {}),
       nodes,
       redis,
       nginx: {

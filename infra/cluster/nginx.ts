@@ -37,6 +37,33 @@ export interface RenderOptions {
   retiredKeys?: readonly string[];
   /** The nodes run the insecure demo (DEV_INSECURE_TOKENS=1): `/dev/` is forwarded; otherwise nginx answers it 404 itself. */
   devTokens?: boolean;
+  /** A TLS listener beside the plain one, same routes (https://, wss://). */
+  tls?: TlsListen;
+}
+
+/** nginx's TLS listener: `host:port`, and the PEM certificate (chain) and key files it serves. */
+export interface TlsListen {
+  listen: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * The TLS lines of the server block: the same routes on a second, TLS listener, so that
+ * `X-Forwarded-Proto` ($scheme) says https there. TLS 1.2 and 1.3 only; no HTTP/2, which nginx
+ * does not carry WebSockets over.
+ */
+export function tlsLines(tls: TlsListen | undefined): string {
+  if (!tls) return "";
+  const quote = (p: string) => JSON.stringify(path.resolve(p));
+  return [
+    `        listen ${tls.listen} ssl;`,
+    `        ssl_certificate ${quote(tls.certFile)};`,
+    `        ssl_certificate_key ${quote(tls.keyFile)};`,
+    "        ssl_protocols TLSv1.2 TLSv1.3;",
+    "        ssl_session_cache shared:chat_tls:1m;",
+    "        ssl_session_timeout 1h;",
+  ].join("\n");
 }
 
 const NGINX_DIR = path.join(REPO_ROOT, "infra/nginx");
@@ -111,6 +138,7 @@ export function renderNginx(dir: string, o: RenderOptions): string {
     ANSWERED_KEYS: servers.map((sv) => `        "~(?:^|, )127\\.0\\.0\\.1:${sv.port}$" ${keys.get(sv.port)};`).join("\n"),
     RETIRED_KEYS: retired.map((k) => `        ${k} 1;`).join("\n"),
     NODES: String(servers.length),
+    TLS: tlsLines(o.tls),
     STATUS_SERVER: status,
     DEV_LOCATION: o.devTokens
       ? `
@@ -120,6 +148,8 @@ export function renderNginx(dir: string, o: RenderOptions): string {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Request-Id $request_id;
+            proxy_hide_header X-Request-Id;
         }`
       : `
         # No demo mode: the development token route is never reached through the load balancer.
@@ -167,6 +197,7 @@ export interface NginxLaunch {
   webRoot?: string;
   /** See RenderOptions.devTokens. */
   devTokens?: boolean;
+  tls?: TlsListen;
   onStart?: (p: Proc) => void;
 }
 
@@ -190,7 +221,7 @@ export async function startNginx(o: NginxLaunch): Promise<NginxHandle> {
   const render = (servers: readonly UpstreamServer[], gen: number) => {
     const ports = new Set(servers.map((sv) => sv.port));
     const retiredKeys = [...issued].filter(([port]) => !ports.has(port)).flatMap(([, keys]) => [...keys]);
-    const file = renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen, retiredKeys, devTokens: o.devTokens ?? false });
+    const file = renderNginx(o.dir, { listen: o.listen, servers: [...servers], webRoot: o.webRoot, statusListen, generation: gen, retiredKeys, devTokens: o.devTokens ?? false, tls: o.tls });
     current = stickyKeys(servers.map((sv) => sv.port));
     for (const [port, key] of current) issued.set(port, new Set([...(issued.get(port) ?? []), key]));
     return file;

@@ -83,7 +83,7 @@ test("the cluster-wide sum of chat_messages_stored_total equals the messages sen
 });
 
 test("the launcher's Prometheus evaluates every alert rule of infra/prometheus/alerts.yml without error", async () => {
-  interface Rule { name: string; health: string; lastError?: string; state?: string }
+  interface Rule { name: string; health: string; lastError?: string; state?: string; annotations?: Record<string, string> }
   let rules: Rule[] = [];
   const fetchRules = async () => {
     const res = (await (await fetch(`${cluster!.prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: Rule[] }[] } };
@@ -98,7 +98,12 @@ test("the launcher's Prometheus evaluates every alert rule of infra/prometheus/a
     assert.fail(`${e.message}: ${JSON.stringify(rules.map((r) => [r.name, r.health, r.state, r.lastError]))}`),
   );
   const names = rules.map((r) => r.name);
-  for (const a of ["ChatNodeDown", "ChatSendAckP99High", "ChatServerErrorRate", "ChatEventLoopLag"]) assert.ok(names.includes(a), `${a} not loaded: ${names.join(", ")}`);
+  for (const a of ["ChatNodeDown", "ChatSendAckP99High", "ChatServerErrorRate", "ChatEventLoopLag", "ChatConnectionsRefusedCapacity", "ChatNodeNearCapacity"]) {
+    assert.ok(names.includes(a), `${a} not loaded: ${names.join(", ")}`);
+  }
+  // The runbook links reach the alerts as Prometheus serves them (and sends them to an Alertmanager).
+  const unlinked = rules.filter((r) => !r.annotations?.runbook_url?.startsWith("docs/runbooks.md#")).map((r) => r.name);
+  assert.deepEqual(unlinked, [], "alerts without a runbook_url as loaded");
   const broken = rules.filter((r) => r.health !== "ok").map((r) => `${r.name}: ${r.health} ${r.lastError ?? ""}`);
   assert.deepEqual(broken, [], "rules failing to evaluate");
 });

@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { closeAllSockets, startNode, startRedis, stopAll, type NodeHandle } from "@chat/test-kit";
-import { alertExpressions, dashboardExpressions, k6RemoteWriteSeries, namesIn, settledScrape, valueOf, type Sample } from "./promql.ts";
+import { EXPORTER_METRICS, alertExpressions, dashboardExpressions, k6RemoteWriteSeries, namesIn, settledScrape, valueOf, type Sample } from "./promql.ts";
 import { driveTraffic } from "./traffic.ts";
 
 /** Series Prometheus itself makes: `up` per target, ALERTS from the rules. */
@@ -30,13 +30,17 @@ after(async () => {
   await stopAll();
 });
 
-test("every metric an expression reads is exported by the node (or, for k6_, recorded by a k6 script)", () => {
+test("every metric an expression reads is exported by the node (or, for k6_, recorded by a k6 script; nginx_ and redis_, by their exporters)", () => {
   const exported = new Set(samples.map((s) => s.name));
   const k6 = k6RemoteWriteSeries();
   const missing: string[] = [];
   for (const e of [...dashboardExpressions(), ...alertExpressions()]) {
     for (const m of namesIn(e.expr).metrics) {
-      const known = m.startsWith("k6_") ? k6.has(m) : exported.has(m) || PROMETHEUS_SERIES.has(m);
+      const known = m.startsWith("k6_")
+        ? k6.has(m)
+        : m.startsWith("nginx_") || m.startsWith("redis_")
+          ? EXPORTER_METRICS.has(m)
+          : exported.has(m) || PROMETHEUS_SERIES.has(m);
       if (!known) missing.push(`${e.source}: ${m}`);
     }
   }

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { tempDir } from "@chat/test-kit";
-import { DASHBOARD_DIR, GRAFANA_DATASOURCES, PROMETHEUS_DIR, alertExpressions, dashboardExpressions, namesIn, promtool } from "./promql.ts";
+import { DASHBOARD_DIR, EXPORTER_METRICS, PROMETHEUS_DIR, alertExpressions, dashboardExpressions, namesIn, promtool } from "./promql.ts";
 
 test("promtool accepts the compose Prometheus config and the rule file it loads", () => {
   // DNS names (chat, nginx-exporter) do not resolve here; check config validates syntax and semantics only.
@@ -116,17 +116,52 @@ test("the compose config discovers every chat replica by DNS, not the service's 
   assert.deepEqual(config.rule_files, ["alerts.yml"]);
 });
 
-test("the dashboards use only the provisioned datasource", () => {
-  const provisioned = fs
-    .readdirSync(GRAFANA_DATASOURCES)
-    .flatMap((f) => (parseYaml(fs.readFileSync(path.join(GRAFANA_DATASOURCES, f), "utf8")) as { datasources: { uid: string; type: string }[] }).datasources);
-  const uids = new Set(provisioned.map((d) => d.uid));
+test("the dashboards import into any Grafana: a datasource variable and an import input, no fixed datasource uid", () => {
   for (const file of fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith(".json"))) {
     const text = fs.readFileSync(path.join(DASHBOARD_DIR, file), "utf8");
-    const dash = JSON.parse(text) as { uid?: string; title?: string };
+    const dash = JSON.parse(text) as {
+      uid?: string;
+      title?: string;
+      __inputs?: { name: string; type: string; pluginId: string }[];
+      templating?: { list?: { name: string; type: string; query?: unknown; current?: { value?: string } }[] };
+    };
     assert.ok(dash.uid && dash.title, `${file} needs a uid and a title`);
-    const used = [...text.matchAll(/"datasource":\s*\{\s*"type":\s*"([^"]+)",\s*"uid":\s*"([^"]+)"/g)];
-    assert.ok(used.length > 0, `${file} names no datasource`);
-    for (const [, type, uid] of used) assert.ok(uids.has(uid!) && type === "prometheus", `${file} uses datasource ${type}/${uid}, not provisioned`);
+    const input = dash.__inputs?.find((i) => i.type === "datasource" && i.pluginId === "prometheus");
+    assert.ok(input, `${file}: no Prometheus datasource input for Grafana's import`);
+    const variable = dash.templating?.list?.find((v) => v.type === "datasource" && v.query === "prometheus");
+    assert.ok(variable, `${file}: no datasource variable of type prometheus`);
+    assert.equal(variable.current?.value, `\${${input.name}}`, `${file}: the variable defaults to the datasource chosen at import`);
+    // Every datasource reference is the variable: no uid of any particular Grafana.
+    const refs: unknown[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === "object") {
+        for (const [k, x] of Object.entries(v)) {
+          if (k === "datasource") refs.push(x);
+          else walk(x);
+        }
+      }
+    };
+    walk(dash);
+    assert.ok(refs.length > 20, `${file} names only ${refs.length} datasources`);
+    for (const ref of refs) assert.deepEqual(ref, { type: "prometheus", uid: `\${${variable.name}}` }, `${file}: a datasource that is not the variable: ${JSON.stringify(ref)}`);
+    // The provisioned datasource's uid is not written anywhere either (it was, 83 times).
+    assert.doesNotMatch(text, /"uid":\s*"prometheus"/);
   }
+});
+
+test("the dashboard has nginx and Redis panels over the jobs the compose Prometheus scrapes", () => {
+  const config = parseYaml(fs.readFileSync(path.join(PROMETHEUS_DIR, "prometheus.yml"), "utf8")) as { scrape_configs: { job_name: string }[] };
+  const jobs = new Set(config.scrape_configs.map((j) => j.job_name));
+  const exprs = dashboardExpressions();
+  for (const kind of ["nginx", "redis"] as const) {
+    const mine = exprs.filter((e) => [...namesIn(e.expr).metrics].some((m) => EXPORTER_METRICS.get(m) === kind));
+    assert.ok(mine.length >= 3, `only ${mine.length} ${kind} panels' expressions`);
+    for (const e of mine) {
+      const job = /job="([^"]+)"/.exec(e.expr)?.[1];
+      assert.ok(job && jobs.has(job), `${e.source}: selects job ${job}, which the compose Prometheus does not scrape (${[...jobs].join(", ")})`);
+      assert.equal(job, kind, e.source);
+    }
+  }
+  assert.ok(exprs.some((e) => e.expr.includes('chat_connections_refused_total{node=~".+", reason="capacity"}')), "a panel shows connections refused for capacity");
 });

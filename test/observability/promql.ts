@@ -31,6 +31,22 @@ export function substituteGrafanaVariables(expr: string): string {
     .replace(/\$\{?node(?::regex)?\}?/g, ".+");
 }
 
+/**
+ * The metrics of the exporters the compose Prometheus scrapes (jobs `nginx` and `redis`), which no
+ * chat node exports. No exporter image runs here, so their names are listed from the exporters'
+ * own sources: nginx-prometheus-exporter's stub_status collector (`nginx_up`,
+ * `nginx_connections_*`, `nginx_http_requests_total`) and redis_exporter's INFO mapping
+ * (namespace `redis`: `connected_clients` becomes `redis_connected_clients`, `used_memory`
+ * `redis_memory_used_bytes`, `total_commands_processed` `redis_commands_processed_total`, ...).
+ */
+export const EXPORTER_METRICS: ReadonlyMap<string, "nginx" | "redis"> = new Map([
+  ...(["nginx_up", "nginx_connections_accepted", "nginx_connections_active", "nginx_connections_handled", "nginx_connections_reading",
+    "nginx_connections_waiting", "nginx_connections_writing", "nginx_http_requests_total"] as const).map((m) => [m, "nginx"] as const),
+  ...(["redis_up", "redis_connected_clients", "redis_blocked_clients", "redis_memory_used_bytes", "redis_memory_max_bytes", "redis_commands_processed_total",
+    "redis_connections_received_total", "redis_rejected_connections_total", "redis_net_input_bytes_total", "redis_net_output_bytes_total",
+    "redis_pubsub_channels", "redis_pubsub_patterns", "redis_evicted_keys_total"] as const).map((m) => [m, "redis"] as const),
+]);
+
 /** Every alerting and recording rule expression of infra/prometheus/alerts.yml. */
 export function alertExpressions(): ShippedExpr[] {
   const doc = parseYaml(fs.readFileSync(path.join(PROMETHEUS_DIR, "alerts.yml"), "utf8")) as {
@@ -54,8 +70,10 @@ export function dashboardExpressions(): ShippedExpr[] {
       }
     };
     walk(dash.panels, file);
-    const vars = ((dash.templating as { list?: unknown[] } | undefined)?.list ?? []) as { name: string; query?: unknown }[];
+    const vars = ((dash.templating as { list?: unknown[] } | undefined)?.list ?? []) as { name: string; type?: string; query?: unknown }[];
     for (const v of vars) {
+      // A datasource variable's query is a plugin id, not PromQL.
+      if (v.type === "datasource") continue;
       const q = typeof v.query === "string" ? v.query : (v.query as { query?: string } | undefined)?.query;
       if (!q) continue;
       // label_values(metric, label) is Grafana's, not PromQL: check its selector as an expression.

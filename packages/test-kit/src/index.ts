@@ -3,3 +3,4 @@ export * from "@chat/process-kit";
 export * from "./node.ts";
 export * from "./clients.ts";
 export * from "./redis.ts";
+export * from "./tls.ts";

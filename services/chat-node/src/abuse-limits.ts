@@ -24,7 +24,7 @@ export interface AbuseLimits {
 export function createAbuseLimits(config: Readonly<Config>, logger: Logger, metrics: Metrics): AbuseLimits {
   let redis: RedisClient | undefined;
   if (config.redisUrl) {
-    redis = createClient(parseRedisUrl(config.redisUrl), { role: "cmd" }, `${config.nodeId}-limits`);
+    redis = createClient(parseRedisUrl(config.redisUrl, config.redisTls), { role: "cmd" }, `${config.nodeId}-limits`);
     // The broker reports Redis outages; here they only mean "decide locally", counted below.
     redis.on("error", () => {});
   }

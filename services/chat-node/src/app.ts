@@ -28,6 +28,7 @@ import type { ChatServer } from "./transport/socket/fanout.ts";
 import { directWriteCount } from "./transport/socket/patches/index.ts";
 import { frameworkErrors, installErrorHandling, type CorsPolicy } from "./transport/http/error-handler.ts";
 import { installRequestMetrics } from "./transport/http/request-metrics.ts";
+import { genReqId, installEngineRequestIds, installRequestIds, withRequestId } from "./transport/http/request-id.ts";
 import { conversationRoutes } from "./transport/http/conversations.ts";
 import { opsRoutes } from "./transport/http/ops.ts";
 import { devRoutes } from "./transport/http/dev.ts";
@@ -65,7 +66,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     );
   }
 
-  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount });
+  const metrics = createMetrics(config.nodeId, { redis: Boolean(config.redisUrl), directWrites: directWriteCount, maxConnections: config.maxConnections });
   const store = deps.store ?? (await createStore(config, logger));
   await initStore(store, logger, metrics);
   const broker = deps.broker ?? (await createBroker(config, logger, metrics));
@@ -82,7 +83,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   // CORS for REST from CORS_ORIGINS, as Socket.IO has it (`*`: any origin, reflected).
   const cors: CorsPolicy = {
     allows: (origin) => origin !== undefined && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin)),
-    exposedHeaders: ["Retry-After", "WWW-Authenticate"],
+    exposedHeaders: ["Retry-After", "WWW-Authenticate", "X-Request-Id"],
   };
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -92,7 +93,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     // Requests that arrive while Fastify closes get the contract's 503 from the hook below instead.
     return503OnClosing: false,
     routerOptions: { maxParamLength: 512 },
-    frameworkErrors: frameworkErrors(metrics, cors),
+    frameworkErrors: withRequestId(frameworkErrors(metrics, cors)),
+    // X-Request-Id (nginx's, or generated when absent or unsafe) is the request id: request-id.ts.
+    requestIdHeader: false,
+    genReqId,
   });
   // Socket.IO on Fastify's HTTP server; the core over its rooms; the core's events handled.
   const realtime = createRealtime(fastify.server, { config, auth, broker, limiter, connectionCap: abuse.connectionCap, metrics, logger });
@@ -116,6 +120,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   let draining = false;
 
   installErrorHandling(fastify, metrics);
+  installRequestIds(fastify);
+  installEngineRequestIds(realtime.io.engine);
   installRequestMetrics(fastify, metrics);
   // The CORS plugin with that policy, registered before every route so that its onRequest hook
   // runs first: a preflight is answered before authentication and rate limits, and errors (401,
@@ -161,6 +167,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
     metrics,
     nodeId: config.nodeId,
     isDraining: () => draining,
+    isFull: () => realtime.io.of("/").sockets.size >= config.maxConnections,
     probes: [
       { name: "store", check: () => store.ping() },
       ...(broker.kind === "redis" ? [{ name: "redis", check: () => broker.ping() }] : []),

@@ -71,6 +71,17 @@ export interface JwtSettings {
   clockToleranceSec: number;
 }
 
+/** TLS to Redis (rediss://): whom to trust and which name the server's certificate must carry. */
+export interface RedisTls {
+  /** PEM certificates to trust instead of the system's (a private CA); undefined: the system's. */
+  ca: string | undefined;
+  /** The name checked against the certificate (and sent as SNI); undefined: the URL's host. */
+  servername: string | undefined;
+  /** REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE: this node's client certificate, for a Redis that verifies its clients (`tls-auth-clients yes`). */
+  cert: string | undefined;
+  key: string | undefined;
+}
+
 export interface Config {
   nodeEnv: string;
   port: number;
@@ -79,6 +90,8 @@ export interface Config {
   jwt: Readonly<JwtSettings>;
   corsOrigins: string[];
   redisUrl: string | undefined;
+  /** rediss:// only: REDIS_TLS_CA_FILE's certificates (PEM) and REDIS_TLS_SERVERNAME; undefined with redis://. */
+  redisTls: Readonly<RedisTls> | undefined;
   redisAdapter: "classic" | "sharded";
   redisKeyPrefix: string;
   mongoUrl: string | undefined;
@@ -129,7 +142,7 @@ export const CONFIG_VARIABLES = [
   "NODE_ENV", "DEV_INSECURE_TOKENS", "PORT", "HOST", "NODE_ID", "JWT_SECRET",
   "JWT_ALGORITHMS", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_URL", "JWT_JWKS_TIMEOUT_MS", "JWT_JWKS_COOLDOWN_MS", "JWT_JWKS_CACHE_MAX_AGE_MS",
   "JWT_ISSUER", "JWT_AUDIENCE", "JWT_CLOCK_TOLERANCE_S", "CORS_ORIGINS",
-  "REDIS_URL", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
+  "REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
   "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN", "MONGO_ALLOW_LOSING_ACKNOWLEDGED",
   "DATA_DIR", "SQLITE_SYNCHRONOUS",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
@@ -201,6 +214,18 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
     throw new ConfigError(`${name} must use ${protocols.join(" or ")}, got "${parsed.protocol}"`);
   }
   return raw.trim();
+}
+
+/**
+ * MONGO_URL: a MongoDB connection string. A replica set's seed list (`mongodb://a:27017,b:27017/?replicaSet=rs0`,
+ * the usual production form) is not a WHATWG URL, so only the scheme is checked here; the driver's
+ * own parser checks the rest when the store is created (a refusal there names MONGO_URL too).
+ */
+function mongoUrl(env: Env): string | undefined {
+  const raw = env.MONGO_URL?.trim();
+  if (!raw) return undefined;
+  if (/^mongodb(?:\+srv)?:\/\/./i.test(raw)) return raw;
+  return url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]);
 }
 
 /**
@@ -454,6 +479,71 @@ function bucket(env: Env, prefix: string, perSec: number, burst: number): Bucket
   };
 }
 
+/** A PEM file read at start-up; a ConfigError naming `name` when it cannot be read. */
+function readPem(name: string, file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (code ?? String(err));
+    throw new ConfigError(`${name} "${file}" cannot be read: ${reason}`);
+  }
+}
+
+/** The first PEM certificate of `text`, parsed; a ConfigError naming `name` when there is none. */
+function firstCertificate(name: string, file: string, text: string): X509Certificate {
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text);
+  try {
+    if (!first) throw new Error("no certificate");
+    return new X509Certificate(first[0]);
+  } catch {
+    throw new ConfigError(`${name} "${file}" holds no PEM certificate`);
+  }
+}
+
+/**
+ * REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE: with a
+ * rediss:// REDIS_URL only (with redis:// they would silently do nothing). Files are read once,
+ * here: the CA must hold a PEM certificate, the client certificate and key come together and match.
+ */
+function redisTls(env: Env, redisUrl: string | undefined): RedisTls | undefined {
+  const names = ["REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"] as const;
+  const v = Object.fromEntries(names.map((n) => [n, env[n]?.trim() || undefined])) as Record<(typeof names)[number], string | undefined>;
+  const tls = redisUrl !== undefined && new URL(redisUrl).protocol === "rediss:";
+  if (!tls) {
+    for (const n of names) {
+      if (v[n]) throw new ConfigError(`${n} is set but REDIS_URL ${redisUrl ? "uses redis:// (no TLS): use rediss://" : "is not set"}`);
+    }
+    return undefined;
+  }
+  let ca: string | undefined;
+  if (v.REDIS_TLS_CA_FILE) {
+    ca = readPem("REDIS_TLS_CA_FILE", v.REDIS_TLS_CA_FILE);
+    firstCertificate("REDIS_TLS_CA_FILE", v.REDIS_TLS_CA_FILE, ca);
+  }
+  const servername = v.REDIS_TLS_SERVERNAME;
+  if (servername !== undefined && (servername.length > 253 || !/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(servername))) {
+    throw new ConfigError(`REDIS_TLS_SERVERNAME must be a host name, got "${servername}"`);
+  }
+  let cert: string | undefined;
+  let key: string | undefined;
+  if (v.REDIS_TLS_CERT_FILE || v.REDIS_TLS_KEY_FILE) {
+    if (!v.REDIS_TLS_CERT_FILE) throw new ConfigError("REDIS_TLS_KEY_FILE is set but REDIS_TLS_CERT_FILE is not: a client certificate needs both");
+    if (!v.REDIS_TLS_KEY_FILE) throw new ConfigError("REDIS_TLS_CERT_FILE is set but REDIS_TLS_KEY_FILE is not: a client certificate needs both");
+    cert = readPem("REDIS_TLS_CERT_FILE", v.REDIS_TLS_CERT_FILE);
+    const x509 = firstCertificate("REDIS_TLS_CERT_FILE", v.REDIS_TLS_CERT_FILE, cert);
+    key = readPem("REDIS_TLS_KEY_FILE", v.REDIS_TLS_KEY_FILE);
+    let matches = false;
+    try {
+      matches = x509.checkPrivateKey(createPrivateKey(key));
+    } catch {
+      throw new ConfigError(`REDIS_TLS_KEY_FILE "${v.REDIS_TLS_KEY_FILE}" holds no PEM private key`);
+    }
+    if (!matches) throw new ConfigError(`REDIS_TLS_KEY_FILE "${v.REDIS_TLS_KEY_FILE}" is not the private key of REDIS_TLS_CERT_FILE's certificate`);
+  }
+  return Object.freeze({ ca, servername, cert, key });
+}
+
 /** Parses and validates the environment. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   // Case-insensitive: "Production" and "prod" are production too, never a development node by accident.
@@ -476,6 +566,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const keyPrefix = env.REDIS_KEY_PREFIX?.trim() || "chat";
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(keyPrefix)) throw new ConfigError("REDIS_KEY_PREFIX must be 1-64 of [A-Za-z0-9._:-]");
 
+  const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
   const rates = Object.freeze(
     Object.fromEntries(RATE_SCOPES.map((scope) => {
       const d = RATE_DEFAULTS[scope];
@@ -490,10 +581,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     nodeId,
     jwt: Object.freeze(jwt),
     corsOrigins: corsOrigins(env),
-    redisUrl: url(env, "REDIS_URL", ["redis:", "rediss:"]),
+    redisUrl,
+    redisTls: redisTls(env, redisUrl),
     redisAdapter: oneOf(env, "REDIS_ADAPTER", "classic", ["classic", "sharded"] as const),
     redisKeyPrefix: keyPrefix,
-    mongoUrl: url(env, "MONGO_URL", ["mongodb:", "mongodb+srv:"]),
+    mongoUrl: mongoUrl(env),
     mongoDb: env.MONGO_DB?.trim() || "chat",
     mongoWriteConcern: wc,
     mongoAllowLosingAcknowledged: allowLoss,

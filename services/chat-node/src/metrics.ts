@@ -40,6 +40,8 @@ export interface MetricsOptions {
   redis?: boolean;
   /** Broadcast frames written past Engine.IO so far in this process (transport/socket/patches/direct-broadcast.ts). */
   directWrites?: () => number;
+  /** MAX_CONNECTIONS, exported as chat_max_connections so that dashboards and alerts see how full a node is. */
+  maxConnections?: number;
 }
 
 export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
@@ -55,6 +57,10 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
   const m = {
     registry,
     connectedSockets: new client.Gauge({ name: "chat_connected_sockets", help: "Socket.IO connections open on this node", registers: [registry] }),
+    maxConnections: new client.Gauge({
+      name: "chat_max_connections", help: "MAX_CONNECTIONS: the sockets this node admits; at it, handshakes are refused (reason capacity) and /readyz answers 503",
+      registers: [registry],
+    }),
     connectionsOpened: new client.Counter({ name: "chat_connections_opened_total", help: "Socket.IO connections accepted", registers: [registry] }),
     connectionsClosed: new client.Counter({
       name: "chat_connections_closed_total", help: "Socket.IO connections closed, by disconnect reason",
@@ -155,5 +161,6 @@ export function createMetrics(nodeId: string, opts: MetricsOptions = {}) {
   m.declareRoute(UNMATCHED_ROUTE.method, UNMATCHED_ROUTE.route);
   m.storeUp.set(1);
   m.draining.set(0);
+  if (opts.maxConnections !== undefined) m.maxConnections.set(opts.maxConnections);
   return m;
 }

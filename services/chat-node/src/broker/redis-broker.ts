@@ -63,7 +63,7 @@ export class RedisBroker implements Broker {
     this.config = config;
     this.logger = logger;
     this.metrics = metrics;
-    const target = parseRedisUrl(config.redisUrl ?? "");
+    const target = parseRedisUrl(config.redisUrl ?? "", config.redisTls);
     const sharded = config.redisAdapter === "sharded";
     const name = (role: string) => `${config.redisKeyPrefix}:${config.nodeId}:${role}`;
     this.clients = {

@@ -10,6 +10,7 @@
  *   the query parameters.
  */
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { RedisTls } from "../config.ts";
 
 export type RedisClient = Redis | Cluster;
 
@@ -19,13 +20,24 @@ export interface RedisTarget {
   options: RedisOptions;
 }
 
-/** Parses REDIS_URL (already checked to be a redis:/rediss: URL by the config). */
-export function parseRedisUrl(raw: string): RedisTarget {
+/**
+ * Parses REDIS_URL (already checked to be a redis:/rediss: URL by the config). With rediss://,
+ * `tls` (REDIS_TLS_CA_FILE, REDIS_TLS_SERVERNAME) says whom to trust and which name to check, and
+ * REDIS_TLS_CERT_FILE / REDIS_TLS_KEY_FILE give the node's client certificate; the server's
+ * certificate is always verified.
+ */
+export function parseRedisUrl(raw: string, tls?: Readonly<RedisTls>): RedisTarget {
   const url = new URL(raw);
   const options: RedisOptions = {};
   if (url.username) options.username = decodeURIComponent(url.username);
   if (url.password) options.password = decodeURIComponent(url.password);
-  if (url.protocol === "rediss:") options.tls = {};
+  if (url.protocol === "rediss:") {
+    options.tls = {
+      ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
+      ...(tls?.servername !== undefined ? { servername: tls.servername } : {}),
+      ...(tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}),
+    };
+  }
   const db = url.pathname.replace(/^\//, "");
   if (db !== "") {
     if (!/^[0-9]+$/.test(db)) throw new Error(`REDIS_URL database must be a number, got "${db}"`);

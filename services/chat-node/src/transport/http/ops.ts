@@ -16,7 +16,20 @@ async function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   }
 }
 
-export async function opsRoutes(app: FastifyInstance, d: { metrics: Metrics; probes: Probe[]; isDraining(): boolean; nodeId: string }): Promise<void> {
+export interface OpsOptions {
+  metrics: Metrics;
+  probes: Probe[];
+  isDraining(): boolean;
+  /**
+   * True while the node holds MAX_CONNECTIONS sockets and refuses new ones: /readyz answers 503
+   * (`capacity`) so that balancers send new clients elsewhere, and 200 again once one leaves.
+   * Its open sockets are not affected (liveness is /healthz).
+   */
+  isFull?(): boolean;
+  nodeId: string;
+}
+
+export async function opsRoutes(app: FastifyInstance, d: OpsOptions): Promise<void> {
   app.get("/healthz", async () => ({ status: "ok", nodeId: d.nodeId }));
 
   app.get("/readyz", async (_req, reply) => {
@@ -31,9 +44,10 @@ export async function opsRoutes(app: FastifyInstance, d: { metrics: Metrics; pro
         }
       }),
     );
-    const failed = results.filter((r) => !r.ok);
-    const checks = Object.fromEntries(results.map((r) => [r.name, r.ok ? "ok" : r.error]));
-    if (failed.length > 0) return reply.status(503).send({ status: "unavailable", nodeId: d.nodeId, failed: failed.map((f) => f.name), checks });
+    const full = d.isFull?.() ?? false;
+    const failed = [...(full ? ["capacity"] : []), ...results.filter((r) => !r.ok).map((r) => r.name)];
+    const checks = Object.fromEntries([...results.map((r) => [r.name, r.ok ? "ok" : r.error]), ...(full ? [["capacity", "MAX_CONNECTIONS reached"]] : [])]);
+    if (failed.length > 0) return reply.status(503).send({ status: failed.length === 1 && full ? "full" : "unavailable", nodeId: d.nodeId, failed, checks });
     return { status: "ready", nodeId: d.nodeId, checks };
   });
 
