@@ -131,6 +131,7 @@ describe("@chat/client as a user installs it", () => {
         30_000,
         "the page to send",
       );
+      assert.ok(result);
       assert.equal(result.error, undefined);
       assert.equal(result.sent?.message, "hello from the page");
       const stored = await alice.get<{ messages: MessageData[] }>(`/conversations/${conv.id}/messages`);
