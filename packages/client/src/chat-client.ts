@@ -367,7 +367,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (typeof message !== "string" || message.length === 0) return new ChatError("INVALID_PAYLOAD", "message must be a non-empty string");
     if (!message.isWellFormed()) return new ChatError("INVALID_PAYLOAD", "message must be well-formed UTF-16");
     if (message.length > this.maxMessageLength) {
-      return new ChatError("PAYLOAD_TOO_LARGE", `message is ${message.length} characters; the node accepts ${this.maxMessageLength}`);
+      // The node's wording ("at most N"), which pages parse to lower their input's maxlength.
+      return new ChatError("PAYLOAD_TOO_LARGE", `message: at most ${this.maxMessageLength} characters`);
     }
     return undefined;
   }
