@@ -1,6 +1,6 @@
 /**
- * The SDK as a user installs it: `pnpm pack`, the tarball installed into a fresh project outside
- * the workspace, then imported from plain Node (ESM and CommonJS), type-checked by tsc, and bundled
+ * The SDK as a user installs it: `pnpm pack` (of @chat/client and @chat/react), the tarballs
+ * installed into a fresh project outside the workspace, then imported from plain Node (ESM and CommonJS), type-checked by tsc, and bundled
  * by esbuild into a page that Debian's Chromium loads; both chat with a real node.
  */
 import { after, before, describe, it } from "node:test";
@@ -16,8 +16,10 @@ import type { MessageData } from "@chat/protocol";
 import { REPO_ROOT, api, eventually, freePort, mintToken, startNode, stopAll, tempDir, type NodeHandle } from "@chat/test-kit";
 
 const here = import.meta.dirname;
+// This Node (24) first on PATH: `pnpm pack` runs the packages' `node build.ts` (prepack).
+const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` };
 const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 240_000 });
+  execFileSync(cmd, args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 240_000 });
 
 describe("@chat/client as a user installs it", () => {
   let node: NodeHandle;
@@ -29,7 +31,10 @@ describe("@chat/client as a user installs it", () => {
     node = await startNode({ RATE_LIMIT_DISABLED: "1", CORS_ORIGINS: `http://127.0.0.1:${pagePort}` });
     const packDir = tempDir("chat-pack-");
     run("pnpm", ["pack", "--pack-destination", packDir], path.join(REPO_ROOT, "packages/client"));
-    const tarball = fs.readdirSync(packDir).find((f) => f.endsWith(".tgz"));
+    run("pnpm", ["pack", "--pack-destination", packDir], path.join(REPO_ROOT, "packages/react"));
+    const tarball = fs.readdirSync(packDir).find((f) => f.startsWith("chat-client-") && f.endsWith(".tgz"));
+    const reactTarball = fs.readdirSync(packDir).find((f) => f.startsWith("chat-react-") && f.endsWith(".tgz"));
+    assert.ok(reactTarball, "pnpm pack wrote @chat/react's tarball");
     assert.ok(tarball, "pnpm pack wrote a tarball");
     const listing = run("tar", ["-tzf", path.join(packDir, tarball)], packDir).split("\n");
     assert.ok(listing.includes("package/dist/index.js") && listing.includes("package/dist/index.d.ts"), "the tarball holds dist/");
@@ -38,11 +43,21 @@ describe("@chat/client as a user installs it", () => {
     project = tempDir("chat-consumer-");
     fs.writeFileSync(
       path.join(project, "package.json"),
-      JSON.stringify({ name: "consumer", private: true, type: "module", dependencies: { "@chat/client": `file:${path.join(packDir, tarball)}` } }),
+      JSON.stringify({
+        name: "consumer",
+        private: true,
+        type: "module",
+        dependencies: {
+          "@chat/client": `file:${path.join(packDir, tarball)}`,
+          "@chat/react": `file:${path.join(packDir, reactTarball)}`,
+          react: "19.2.0",
+          "@types/react": "19.2.2",
+        },
+      }),
     );
     // The store of this machine first; the registry only for what it lacks.
     run("pnpm", ["install", "--prefer-offline", "--ignore-workspace", "--config.confirmModulesPurge=false"], project);
-    for (const f of ["consumer-node.mjs", "consumer-page.ts", "consumer-types.ts"]) fs.copyFileSync(path.join(here, "fixtures", f), path.join(project, f));
+    for (const f of ["consumer-node.mjs", "consumer-page.ts", "consumer-types.mts"]) fs.copyFileSync(path.join(here, "fixtures", f), path.join(project, f));
   });
 
   after(async () => {
@@ -70,15 +85,23 @@ describe("@chat/client as a user installs it", () => {
     assert.deepEqual(page.body.messages.map((m) => m.message), ["hello from node"], "bob reads exactly the one message");
   });
 
+  it("loads @chat/react's built entry next to it, React left to the app", () => {
+    const script = `import * as r from "@chat/react"; console.log(JSON.stringify(Object.keys(r).sort()));`;
+    const out = run(process.execPath, ["--input-type=module", "-e", script], project);
+    assert.deepEqual(JSON.parse(out), ["ChatProvider", "useChatClient", "useConnection", "useConversation", "usePresence", "useTyping"]);
+    const installed = fs.realpathSync(path.join(project, "node_modules/@chat/react"));
+    assert.ok(fs.existsSync(path.join(installed, "dist/index.js")) && !fs.existsSync(path.join(installed, "src")), "dist only");
+  });
+
   it("type-checks a consumer against the tarball's declarations", () => {
     fs.writeFileSync(
       path.join(project, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, lib: ["ES2024", "DOM"], types: [] }, files: ["consumer-types.ts"] }),
+      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, lib: ["ES2024", "DOM"], types: [] }, files: ["consumer-types.mts"] }),
     );
     const tsc = path.join(REPO_ROOT, "node_modules/typescript/bin/tsc");
     run(process.execPath, [tsc, "-p", "tsconfig.json"], project);
     // The check can fail: a wrong use of the API is refused.
-    fs.writeFileSync(path.join(project, "consumer-types.ts"), `import { createChatClient } from "@chat/client";\ncreateChatClient({ url: 1 });\n`);
+    fs.writeFileSync(path.join(project, "consumer-types.mts"), `import { createChatClient } from "@chat/client";\ncreateChatClient({ url: 1 });\n`);
     assert.throws(
       () => run(process.execPath, [tsc, "-p", "tsconfig.json"], project),
       (err: { stdout?: string }) => /error TS2/.test(err.stdout ?? ""),
