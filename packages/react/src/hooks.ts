@@ -47,6 +47,8 @@ export function useConversation(conversationId: string): ConversationView {
     let live = true;
     const mine = (e: { conversationId: string }) => e.conversationId === conversationId && bump();
     const offs = [client.on("messages", mine), client.on("trimmed", mine), client.on("outbox", mine)];
+    // Read again now: the outbox restored from storage may have arrived between render and here.
+    bump();
     setLoading(!client.isLoaded(conversationId));
     client.join(conversationId).then(
       () => live && (setLoading(false), setError(undefined), bump()),
