@@ -20,6 +20,7 @@ import type {
   TypingEvent,
 } from "@chat/protocol";
 import { Limits } from "@chat/protocol/limits";
+import { checkOutgoing } from "./outgoing.ts";
 import { Emitter } from "./emitter.ts";
 import { ChatError } from "./errors.ts";
 import { newClientMessageId, subjectOf } from "./ids.ts";
@@ -321,7 +322,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * before anything is stored or sent. Ends the user's typing first.
    */
   send(conversationId: string, message: string, options: SendOptions = {}): Promise<MessageData> {
-    const refusal = this.checkOutgoing(conversationId, message, options.clientMessageId);
+    const refusal = checkOutgoing(conversationId, message, options.clientMessageId, this.maxMessageLength);
     if (refusal) return Promise.reject(refusal);
     const clientMessageId = options.clientMessageId ?? newClientMessageId();
     this.typingThrottle.stop(conversationId);
@@ -353,24 +354,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   async discard(clientMessageId: string): Promise<void> {
     this.outboxEntries.delete(clientMessageId);
     await this.outboxStorage.remove(this.outboxScope, clientMessageId);
-  }
-
-  /** The SDK's own check of a send, mirroring the node's: undefined when it may go out. */
-  private checkOutgoing(conversationId: unknown, message: unknown, clientMessageId: unknown): ChatError | undefined {
-    const isText = (v: unknown, max: number): v is string => typeof v === "string" && v.length >= 1 && v.length <= max && v.isWellFormed();
-    if (!isText(conversationId, Limits.idMaxLength)) {
-      return new ChatError("INVALID_PAYLOAD", `conversationId must be 1 to ${Limits.idMaxLength} characters`);
-    }
-    if (clientMessageId !== undefined && !isText(clientMessageId, Limits.clientMessageIdMaxLength)) {
-      return new ChatError("INVALID_PAYLOAD", `clientMessageId must be 1 to ${Limits.clientMessageIdMaxLength} characters`);
-    }
-    if (typeof message !== "string" || message.length === 0) return new ChatError("INVALID_PAYLOAD", "message must be a non-empty string");
-    if (!message.isWellFormed()) return new ChatError("INVALID_PAYLOAD", "message must be well-formed UTF-16");
-    if (message.length > this.maxMessageLength) {
-      // The node's wording ("at most N"), which pages parse to lower their input's maxlength.
-      return new ChatError("PAYLOAD_TOO_LARGE", `message: at most ${this.maxMessageLength} characters`);
-    }
-    return undefined;
   }
 
   /** Sends an outbox entry after the earlier sends of its conversation; keeps the outbox true. */
