@@ -19,12 +19,15 @@ import type {
   ServerToClientEvents,
   TypingEvent,
 } from "@chat/protocol";
+import { Limits } from "@chat/protocol/limits";
+import { checkOutgoing } from "./outgoing.ts";
 import { Emitter } from "./emitter.ts";
 import { ChatError } from "./errors.ts";
 import { newClientMessageId, subjectOf } from "./ids.ts";
 import { createRestApi, type FetchLike, type RestApi } from "./rest.ts";
 import { Timeline } from "./timeline.ts";
 import { TypingThrottle } from "./typing.ts";
+import { defaultOutboxStorage, type OutboxEntry, type OutboxState, type OutboxStorage } from "./outbox.ts";
 
 /** `connecting` before the first connection, `reconnecting` after losing one, `offline` when not trying. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "offline";
@@ -46,7 +49,18 @@ export interface TrimmedEvent {
   messages: MessageData[];
 }
 
+/** A change of one outbox entry: queued or retried (`pending`), stored (`sent`), refused (`failed`). */
+export interface OutboxEvent {
+  conversationId: string;
+  clientMessageId: string;
+  state: OutboxState;
+  entry: OutboxEntry;
+  /** The stored message, when `sent`. */
+  message?: MessageData;
+}
+
 export interface ChatClientEvents {
+  outbox: [OutboxEvent];
   state: [ConnectionState];
   messages: [MessagesEvent];
   trimmed: [TrimmedEvent];
@@ -82,6 +96,16 @@ export interface ChatClientOptions {
    * `pageSize` (the constructor refuses less, as it refuses less than 1).
    */
   maxMessages?: number;
+  /**
+   * Where unsent messages are kept across reloads and restarts. Default: IndexedDB in browsers,
+   * memory elsewhere (`JsonFileOutboxStorage` from `@chat/client/node` keeps them in a file).
+   */
+  outbox?: OutboxStorage;
+  /**
+   * The longest message the node accepts, checked before sending. Default: what the node's
+   * `GET /limits` says once connected, until then the protocol's default (4000).
+   */
+  maxMessageLength?: number;
 }
 
 export interface SendOptions {
@@ -129,6 +153,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly typingThrottle: TypingThrottle;
   private readonly detachWindow: () => void;
+  private readonly outboxStorage: OutboxStorage;
+  private readonly outboxScope: string;
+  private readonly outboxEntries = new Map<string, OutboxEntry>();
+  private readonly inFlight = new Set<string>();
+  private maxMessageLength: number;
+  private limitsKnown: boolean;
+  /** Resolves once the outbox kept by an earlier page or process is loaded and its sends resumed. */
+  readonly ready: Promise<void>;
 
   constructor(options: ChatClientOptions) {
     super();
@@ -159,8 +191,13 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       // A function, so that a reconnection presents the token set by setToken().
       auth: (cb) => cb({ token: this.token }),
     });
+    this.maxMessageLength = options.maxMessageLength ?? Limits.defaultMaxMessageLength;
+    this.limitsKnown = options.maxMessageLength !== undefined;
+    this.outboxStorage = options.outbox ?? defaultOutboxStorage();
+    this.outboxScope = `${options.url.replace(/\/+$/, "")}|${this.userId ?? ""}`;
     this.wireSocket();
     this.detachWindow = this.wireBrowserNetwork();
+    this.ready = this.restoreOutbox();
   }
 
   /** The connection state now; changes are announced by the `state` event. */
@@ -276,20 +313,131 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /**
-   * Sends a message and resolves with the stored one. Retries (socket while connected, REST
-   * otherwise) until answered or `sendTimeoutMs` passes; a refusal (FORBIDDEN, too large, ...) fails
-   * at once. Ends the user's typing first.
+   * Sends a message and resolves with the stored one. The message is first written to the outbox
+   * (state `pending`), then sent, retried (socket while connected, REST otherwise) until answered
+   * or `sendTimeoutMs` passes; a refusal (FORBIDDEN, NOT_FOUND, too large, ...) fails at once and
+   * leaves the entry `failed`. A send that timed out stays `pending` and goes out again, with the
+   * same `clientMessageId`, at the next connection or the next start of a client on the same
+   * outbox. Input the SDK can judge (empty, too long, malformed ids) is refused with a ChatError
+   * before anything is stored or sent. Ends the user's typing first.
    */
   send(conversationId: string, message: string, options: SendOptions = {}): Promise<MessageData> {
+    const refusal = checkOutgoing(conversationId, message, options.clientMessageId, this.maxMessageLength);
+    if (refusal) return Promise.reject(refusal);
     const clientMessageId = options.clientMessageId ?? newClientMessageId();
     this.typingThrottle.stop(conversationId);
+    const known = this.outboxEntries.get(clientMessageId);
+    const entry: OutboxEntry = known ?? { clientMessageId, conversationId, message, createdAt: new Date().toISOString(), state: "pending" };
+    entry.state = "pending";
+    delete entry.error;
+    this.outboxEntries.set(clientMessageId, entry);
+    this.emitOutbox(entry, "pending");
+    return this.deliver(entry, this.persist(entry));
+  }
+
+  /** The outbox: sends not yet stored (`pending`) or refused (`failed`), oldest first. */
+  outbox(conversationId?: string): OutboxEntry[] {
+    return [...this.outboxEntries.values()]
+      .filter((e) => conversationId === undefined || e.conversationId === conversationId)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+      .map((e) => ({ ...e }));
+  }
+
+  /** Sends a `failed` (or stuck `pending`) outbox entry again, with its original `clientMessageId`. */
+  retry(clientMessageId: string): Promise<MessageData> {
+    const entry = this.outboxEntries.get(clientMessageId);
+    if (!entry) return Promise.reject(new ChatError("NOT_FOUND", `no outbox entry ${clientMessageId}`));
+    return this.send(entry.conversationId, entry.message, { clientMessageId });
+  }
+
+  /** Forgets an outbox entry (the app's "delete" on a failed message). An entry in flight may still arrive. */
+  async discard(clientMessageId: string): Promise<void> {
+    this.outboxEntries.delete(clientMessageId);
+    await this.outboxStorage.remove(this.outboxScope, clientMessageId);
+  }
+
+  /** Sends an outbox entry after the earlier sends of its conversation; keeps the outbox true. */
+  private deliver(entry: OutboxEntry, before: Promise<void> = Promise.resolve()): Promise<MessageData> {
+    const { conversationId, clientMessageId } = entry;
+    this.inFlight.add(clientMessageId);
     const previous = this.sendChains.get(conversationId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.sendWithRetry(conversationId, message, clientMessageId));
+    const run = previous
+      .catch(() => undefined)
+      .then(() => before)
+      .then(() => this.sendWithRetry(conversationId, entry.message, clientMessageId));
     this.sendChains.set(conversationId, run);
-    void run.finally(() => {
-      if (this.sendChains.get(conversationId) === run) this.sendChains.delete(conversationId);
-    }).catch(() => undefined);
+    void run
+      .then(
+        (stored) => {
+          this.outboxEntries.delete(clientMessageId);
+          this.emitOutbox(entry, "sent", stored);
+          return this.outboxStorage.remove(this.outboxScope, clientMessageId);
+        },
+        (err: unknown) => {
+          const e = toChatError(err);
+          if (e.retryable || this.outboxEntries.get(clientMessageId) !== entry) return;
+          entry.state = "failed";
+          entry.error = { code: e.code, message: e.message };
+          this.emitOutbox(entry, "failed");
+          return this.persist(entry);
+        },
+      )
+      .catch((err: unknown) => this.emit("error", toChatError(err)))
+      .finally(() => {
+        this.inFlight.delete(clientMessageId);
+        if (this.sendChains.get(conversationId) === run) this.sendChains.delete(conversationId);
+      });
     return run;
+  }
+
+  /** Writes an entry to the outbox storage; a storage failure is reported, never blocks the send. */
+  private persist(entry: OutboxEntry): Promise<void> {
+    return this.outboxStorage.save(this.outboxScope, { ...entry }).catch((err: unknown) => {
+      this.emit("error", new ChatError("INTERNAL", "the outbox storage failed", { cause: err }));
+    });
+  }
+
+  private emitOutbox(entry: OutboxEntry, state: OutboxState, message?: MessageData): void {
+    this.emit("outbox", { conversationId: entry.conversationId, clientMessageId: entry.clientMessageId, state, entry: { ...entry }, ...(message ? { message } : {}) });
+  }
+
+  /** Loads what an earlier page or process left in the outbox, and sends its pending entries. */
+  private async restoreOutbox(): Promise<void> {
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.outboxStorage.load(this.outboxScope);
+    } catch (err) {
+      this.emit("error", new ChatError("INTERNAL", "the outbox storage failed", { cause: err }));
+      return;
+    }
+    entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    for (const entry of entries) {
+      if (this.closed || this.outboxEntries.has(entry.clientMessageId)) continue;
+      this.outboxEntries.set(entry.clientMessageId, entry);
+      this.emitOutbox(entry, entry.state);
+      if (entry.state === "pending") this.deliver(entry).catch(() => undefined);
+    }
+  }
+
+  /** Sends again every pending entry not already going out (after a send timed out offline). */
+  private resumeOutbox(): void {
+    for (const entry of this.outboxEntries.values()) {
+      if (entry.state === "pending" && !this.inFlight.has(entry.clientMessageId)) this.deliver(entry).catch(() => undefined);
+    }
+  }
+
+  /** Learns the node's MAX_MESSAGE_LENGTH once, unless the app set it. */
+  private learnLimits(): void {
+    if (this.limitsKnown) return;
+    this.limitsKnown = true;
+    this.rest.limits().then(
+      (limits) => {
+        if (Number.isInteger(limits.maxMessageLength) && limits.maxMessageLength > 0) this.maxMessageLength = limits.maxMessageLength;
+      },
+      () => {
+        this.limitsKnown = false;
+      },
+    );
   }
 
   /** Call on every change of the input box: throttled `typing`, and `stopTyping` when it empties. */
@@ -460,6 +608,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     socket.on("connect", () => {
       this.everConnected = true;
       this.setState("connected");
+      this.learnLimits();
+      this.resumeOutbox();
       for (const [conversationId, t] of this.timelines) {
         this.exclusive(conversationId, async () => {
           // A join whose first page failed (opened while offline): load it now, before the room.

@@ -1,6 +1,6 @@
 /**
  * `@chat/client`: the typed SDK of the chat cluster, over `socket.io-client` and `fetch`. Used by the
- * web page, the tests and the load runner. See docs/web.md for its guarantees.
+ * web page, the tests, the load runner and `@chat/react`. See docs/sdk.md and docs/web.md.
  */
 export { ChatClient, createChatClient } from "./chat-client.ts";
 export type {
@@ -11,6 +11,7 @@ export type {
   JoinResult,
   MessageSource,
   MessagesEvent,
+  OutboxEvent,
   SendOptions,
   TrimmedEvent,
 } from "./chat-client.ts";
@@ -20,3 +21,12 @@ export { Timeline } from "./timeline.ts";
 export { TypingThrottle, type TypingSink } from "./typing.ts";
 export { newClientMessageId, subjectOf } from "./ids.ts";
 export type { ServerLimits } from "@chat/protocol";
+export {
+  IndexedDbOutboxStorage,
+  MemoryOutboxStorage,
+  defaultOutboxStorage,
+  type OutboxEntry,
+  type OutboxState,
+  type OutboxStorage,
+} from "./outbox.ts";
+export type { Conversation, ErrorCode, MessageData, MessagePage, PresenceEvent, TypingEvent } from "@chat/protocol";

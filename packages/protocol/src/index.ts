@@ -10,3 +10,4 @@ export * from "./message.ts";
 export * from "./acks.ts";
 export * from "./validate.ts";
 export * from "./ids.ts";
+export * from "./wire-schemas.ts";

@@ -32,6 +32,7 @@ import { genReqId, installEngineRequestIds, installRequestIds, withRequestId } f
 import { conversationRoutes } from "./transport/http/conversations.ts";
 import { opsRoutes } from "./transport/http/ops.ts";
 import { devRoutes } from "./transport/http/dev.ts";
+import { installOpenApi } from "./transport/http/openapi.ts";
 
 const DEFAULT_WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
@@ -163,6 +164,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
       req.log.debug({ method: req.method, url: req.routeOptions.url ?? req.url, status: reply.statusCode, userId: req.userId || undefined, ms: reply.elapsedTime }, "request");
     });
   }
+  // Before every route: the OpenAPI plugin collects them as they are added (GET /openapi.json).
+  await installOpenApi(fastify, { version: "1.0.0" });
   await fastify.register(opsRoutes, {
     metrics,
     nodeId: config.nodeId,

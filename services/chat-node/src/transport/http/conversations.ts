@@ -7,7 +7,16 @@ import { bearerToken } from "../../auth.ts";
 import type { RateLimiter } from "../../rate-limit.ts";
 import type { ChatCore } from "../../core/chat-core.ts";
 import { wallNow } from "../../core/ports.ts";
-import { Id, type ServerLimits } from "@chat/protocol";
+import {
+  ConversationSchema,
+  Id,
+  MessageDataSchema,
+  MessagePageSchema,
+  ServerLimitsSchema,
+  type ServerLimits,
+} from "@chat/protocol";
+import { Type } from "@sinclair/typebox";
+import { documentationOnly, errorResponses } from "./openapi.ts";
 
 const v = {
   create: compileValidator(CreateConversationBody),
@@ -38,7 +47,33 @@ const conversationId = (req: FastifyRequest) => {
   return r.value;
 };
 
+/** What each route declares for the OpenAPI document (documentation only: see openapi.ts). */
+const auth = { security: [{ bearer: [] }], tags: ["conversations"] };
+const idParams = Type.Object({ id: Id });
+const schemas = {
+  create: { ...auth, summary: "Create a conversation; the caller is always a member", body: CreateConversationBody, response: { 201: ConversationSchema, ...errorResponses(400, 413) } },
+  list: { ...auth, summary: "The caller's conversations, newest activity first", querystring: ConversationsQuery, response: { 200: Type.Object({ conversations: Type.Array(ConversationSchema) }), ...errorResponses(400) } },
+  get: { ...auth, summary: "One conversation", params: idParams, response: { 200: ConversationSchema, ...errorResponses(400, 403, 404) } },
+  history: {
+    ...auth,
+    summary: "Messages ascending by seq: the newest `limit`, or `before=` to page back, `after=` to catch up",
+    params: idParams,
+    querystring: HistoryQuery,
+    response: { 200: MessagePageSchema, ...errorResponses(400, 403, 404) },
+  },
+  post: {
+    ...auth,
+    summary: "Send a message; broadcast as newMessage. A repeated clientMessageId answers 200 with the original",
+    params: idParams,
+    body: PostMessageBody,
+    response: { 201: MessageDataSchema, 200: MessageDataSchema, ...errorResponses(400, 403, 404, 413) },
+  },
+  limits: { ...auth, tags: ["node"], summary: "What this node accepts", response: { 200: ServerLimitsSchema, ...errorResponses() } },
+  presence: { ...auth, summary: "Members online in the conversation", params: idParams, response: { 200: Type.Object({ online: Type.Array(Id) }), ...errorResponses(400, 403, 404) } },
+};
+
 export async function conversationRoutes(app: FastifyInstance, d: ConversationRoutesDeps): Promise<void> {
+  documentationOnly(app);
   app.decorateRequest("userId", "");
   app.addHook("onRequest", async (req) => {
     req.userId = await d.auth.verify(bearerToken(req.headers.authorization));
@@ -46,25 +81,25 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
 
   // Each route takes its REST bucket (rest_read / rest_write) and its operation's own, which a
   // socket event of the same kind shares (a send costs the same by socket and by REST).
-  app.post("/conversations", async (req, reply) => {
+  app.post("/conversations", { schema: schemas.create }, async (req, reply) => {
     d.limiter.check("rest_write", req.userId);
     d.limiter.check("conversation_create", req.userId);
     const body = valid(v.create(req.body));
     return reply.status(201).send(await d.core.createConversation(req.userId, body));
   });
 
-  app.get("/conversations", async (req) => {
+  app.get("/conversations", { schema: schemas.list }, async (req) => {
     d.limiter.check("rest_read", req.userId);
     const q = valid(v.conversations(req.query ?? {}));
     return { conversations: await d.core.listConversations(req.userId, q.limit === undefined ? undefined : Number(q.limit)) };
   });
 
-  app.get("/conversations/:id", async (req) => {
+  app.get("/conversations/:id", { schema: schemas.get }, async (req) => {
     d.limiter.check("rest_read", req.userId);
     return d.core.getConversation(req.userId, conversationId(req));
   });
 
-  app.get("/conversations/:id/messages", async (req) => {
+  app.get("/conversations/:id/messages", { schema: schemas.history }, async (req) => {
     d.limiter.check("rest_read", req.userId);
     d.limiter.check("history", req.userId);
     const id = conversationId(req);
@@ -73,7 +108,7 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
     return d.core.history(req.userId, id, { limit: num(q.limit), before: num(q.before), after: num(q.after) });
   });
 
-  app.post("/conversations/:id/messages", async (req, reply) => {
+  app.post("/conversations/:id/messages", { schema: schemas.post }, async (req, reply) => {
     const receivedAt = wallNow();
     d.limiter.check("rest_write", req.userId);
     d.limiter.check("send", req.userId);
@@ -83,12 +118,12 @@ export async function conversationRoutes(app: FastifyInstance, d: ConversationRo
     return reply.status(duplicate ? 200 : 201).send(message);
   });
 
-  app.get("/limits", async (req) => {
+  app.get("/limits", { schema: schemas.limits }, async (req) => {
     d.limiter.check("rest_read", req.userId);
     return d.limits;
   });
 
-  app.get("/conversations/:id/presence", async (req) => {
+  app.get("/conversations/:id/presence", { schema: schemas.presence }, async (req) => {
     d.limiter.check("rest_read", req.userId);
     d.limiter.check("presence", req.userId);
     return d.core.presence(req.userId, conversationId(req));
