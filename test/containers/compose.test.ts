@@ -15,6 +15,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import https from "node:https";
 import path from "node:path";
 import { io, type Socket } from "socket.io-client";
 import { REPO_ROOT, TEST_SECRET, connectUser, emitAck, eventually, freePort, mintToken, sleep, startProcess, tempDir, waitForEvent, type Proc } from "@chat/test-kit";
@@ -40,6 +41,8 @@ let healthLoop: NodeJS.Timeout | undefined;
 let env: NodeJS.ProcessEnv = {};
 let base = "";
 let promUrl = "";
+let tlsBase = "";
+let ca = "";
 const timings: Record<string, number> = {};
 
 const podmanEnv = () => ({ ...process.env, CONTAINERS_CONF: path.join(REPO_ROOT, "infra/images/containers.conf") });
@@ -147,7 +150,15 @@ before(async () => {
       .filter((l) => /^[A-Z_]+=/.test(l))
       .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
   );
+  // A certificate made here, for nginx's TLS server (NGINX_TLS_CERT/KEY, paths inside its container).
+  const tlsDir = path.join(dir, "tls");
+  fs.mkdirSync(tlsDir);
+  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", path.join(tlsDir, "tls.key"), "-out", path.join(tlsDir, "tls.crt")], { env: process.env });
+  fs.chmodSync(path.join(tlsDir, "tls.key"), 0o644);
+  ca = fs.readFileSync(path.join(tlsDir, "tls.crt"), "utf8");
   const httpPort = await freePort();
+  const httpsPort = await freePort();
+  tlsBase = `https://127.0.0.1:${httpsPort}`;
   const promPort = await freePort();
   base = `http://127.0.0.1:${httpPort}`;
   promUrl = `http://127.0.0.1:${promPort}`;
@@ -161,7 +172,10 @@ before(async () => {
     JWT_SECRET: TEST_SECRET,
     CORS_ORIGINS: base,
     HTTP_PORT: `127.0.0.1:${httpPort}`,
-    HTTPS_PORT: `127.0.0.1:${await freePort()}`,
+    HTTPS_PORT: `127.0.0.1:${httpsPort}`,
+    TLS_DIR: tlsDir,
+    NGINX_TLS_CERT: "/etc/nginx/tls/tls.crt",
+    NGINX_TLS_KEY: "/etc/nginx/tls/tls.key",
     PROMETHEUS_PORT: `127.0.0.1:${promPort}`,
     ALERTMANAGER_PORT: `127.0.0.1:${await freePort()}`,
     CHAT_REPLICAS: "3",
@@ -204,6 +218,7 @@ test("compose: 3 replicas behind nginx serve the page and chat across replicas, 
   const page = await fetch(`${base}/`);
   assert.equal(page.status, 200, "the chat page is in the image");
   assert.match(await page.text(), /<html/i);
+  assert.match(page.headers.get("x-request-id") ?? "", /^[0-9a-f]{32}$/, "nginx returns its request id");
 
   const tokens = (await eventually(async () => ((await nginxTokens()).size === 3 ? nginxTokens() : undefined), 30_000, "nginx to know 3 replicas"))!;
   const t1 = await placement();
@@ -317,6 +332,28 @@ test("compose: a stopped replica drains (exit 0, its client moves, nothing acked
   assert.deepEqual(statuses.filter((s) => s >= 500 || s === 0), [], `no 5xx (or failed request) through nginx while replicas stopped and died; ${statuses.length} requests`);
   carol.disconnect();
   dave.disconnect();
+});
+
+/** A GET over TLS trusting only the test's certificate: status and body. */
+function httpsGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+test("compose: nginx's TLS server serves https:// and wss:// with the configured certificate", { skip: skipReason, timeout: 120_000 }, async () => {
+  const page = await httpsGet(`${tlsBase}/`);
+  assert.equal(page.status, 200);
+  assert.match(page.body, /<html/i);
+  const s = await connectUser(tlsBase, "erin", { ca });
+  assert.equal(s.io.engine.transport.name, "websocket");
+  s.disconnect();
 });
 
 test("compose: down leaves nothing of the project", { skip: skipReason, timeout: 300_000 }, async () => {

@@ -153,6 +153,16 @@ test("compose-nginx.sh renders a config nginx -t accepts, one upstream per repli
   assert.doesNotMatch(fs.readFileSync(path.join(dir, "nginx.conf"), "utf8"), /\bresolve\b;|hash .* consistent/, "no resolve server, no consistent hash over one name");
 });
 
+test("a replica count that is not a number stops compose with a message naming it", { skip: spawnSync("docker-compose", ["version"]).status !== 0 && "docker-compose not installed" }, () => {
+  const r = spawnSync("docker-compose", ["-f", "docker-compose.yml", "config", "-q"], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, JWT_SECRET: "compose-config-test-secret-0123", CHAT_REPLICAS: "three" },
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /deploy\.replicas.*"three" is not a valid integer/);
+});
+
 test("compose-nginx.sh stops with a message naming a bad setting", () => {
   const run = (env: Record<string, string>) =>
     spawnSync("sh", [path.join(REPO_ROOT, "infra/nginx/compose-nginx.sh"), "render"], { encoding: "utf8", env: { PATH: process.env.PATH, NGINX_RUN_DIR: tempDir("chat-nginx-bad-"), ...env } });
