@@ -2,6 +2,8 @@
 # Installs what the project needs when it is missing, on a fresh Debian machine:
 #   ensure.sh node          pnpm (from the npm registry) and the workspace's packages, Node 24 among them
 #   ensure.sh system PKG..  Debian packages by command: redis nginx prometheus chromium docker-compose
+#                           podman (with netavark, aardvark-dns, catatonit, debootstrap: the compose test's
+#                           container engine) alertmanager (amtool) openssl
 # Idempotent; prints what it installs. Root installs directly; otherwise it tries sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,20 @@ ensure_system() {
       prometheus) { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || want+=(prometheus) ;;
       chromium) command -v chromium >/dev/null || want+=(chromium) ;;
       docker-compose) command -v docker-compose >/dev/null || want+=(docker-compose) ;;
+      # Debian's podman runs containers without a Docker engine; docker-compose (v1) drives it through
+      # podman's Docker-compatible API socket (test/containers/). netavark and aardvark-dns give the
+      # compose network its DNS (replicas resolve each other by service name), catatonit is
+      # compose's `init: true`, debootstrap makes the local base image (no registry is reachable).
+      podman)
+        command -v podman >/dev/null || want+=(podman)
+        [[ -x /usr/lib/podman/netavark ]] || want+=(netavark)
+        [[ -x /usr/lib/podman/aardvark-dns ]] || want+=(aardvark-dns)
+        [[ -x /usr/libexec/podman/catatonit || -x /usr/bin/catatonit ]] || want+=(catatonit)
+        command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || want+=(debootstrap)
+        command -v runc >/dev/null || [[ -x /usr/sbin/runc ]] || want+=(runc)
+        ;;
+      alertmanager) command -v amtool >/dev/null || want+=(prometheus-alertmanager) ;;
+      openssl) command -v openssl >/dev/null || want+=(openssl) ;;
       *) say "unknown system dependency: $what"; exit 2 ;;
     esac
   done
@@ -59,5 +75,5 @@ ensure_system() {
 case "${1:-}" in
   node) ensure_node ;;
   system) shift; ensure_system "$@" ;;
-  *) echo "usage: ensure.sh node | system redis nginx prometheus chromium docker-compose" >&2; exit 2 ;;
+  *) echo "usage: ensure.sh node | system redis nginx prometheus chromium docker-compose podman alertmanager openssl" >&2; exit 2 ;;
 esac

@@ -1,8 +1,8 @@
 /**
  * The deployment files stay correct by construction (no Docker engine here): docker-compose.yml
  * sets only variables the node reads, mounts files that exist, and passes `docker-compose config`;
- * both nginx configs pass `nginx -t` (the compose one with its 1.27.3+ `resolve` servers swapped
- * for static ones, which Debian's 1.22 lacks). The local cluster's nginx also runs here in front
+ * both nginx configs pass `nginx -t` (the compose one as compose-nginx.sh renders it, with one
+ * upstream per replica address), and a bad compose nginx setting stops it naming the setting. The local cluster's nginx also runs here in front
  * of fake nodes: /metrics is not published, and a POST is passed to another node only when it was
  * never sent (the compose config has the same retry policy, by text).
  */
@@ -128,25 +128,50 @@ test("nginx -t accepts the local cluster's rendered config", { skip: !nginxBin()
   assert.equal(r.status, 0, r.stderr);
 });
 
-test("nginx -t accepts the compose config (resolve servers made static)", { skip: !nginxBin() && "nginx not installed" }, () => {
+test("compose-nginx.sh renders a config nginx -t accepts, one upstream per replica address", { skip: !nginxBin() && "nginx not installed" }, () => {
   const dir = tempDir("chat-nginx-compose-");
-  fs.mkdirSync(path.join(dir, "chat"));
-  for (const f of ["sticky.conf", "chat-common.conf"]) fs.copyFileSync(path.join(REPO_ROOT, "infra/nginx", f), path.join(dir, "chat", f));
-  const conf = fs
-    .readFileSync(path.join(REPO_ROOT, "infra/nginx/compose.conf"), "utf8")
-    .replace(/server chat:3001 resolve/, "server 127.0.0.1:3001")
-    .replace(/^\s*resolver(_timeout)? .*$/gm, "")
-    .replaceAll("/etc/nginx/chat/", `${dir}/chat/`)
-    .replace("/etc/nginx/mime.types", fs.existsSync("/etc/nginx/mime.types") ? "/etc/nginx/mime.types" : `${dir}/chat/sticky.conf`)
-    .replace("pid /tmp/nginx.pid", `pid ${dir}/nginx.pid`)
-    .replace("error_log /dev/stderr", `error_log ${dir}/error.log`)
-    .replace("access_log /dev/stdout", `access_log ${dir}/access.log`)
-    .replace("listen 8080;", "listen 127.0.0.1:1;")
-    .replace("listen 8081;", "listen 127.0.0.1:2;");
-  assert.match(conf, /server 127\.0\.0\.1:3001/, "the upstream server line was found");
-  fs.writeFileSync(path.join(dir, "nginx.conf"), conf);
-  const r = spawnSync(nginxBin()!, ["-t", "-p", dir, "-c", path.join(dir, "nginx.conf"), "-e", path.join(dir, "error.log")], { encoding: "utf8" });
+  // Two replicas: "localhost" resolves through getent to 127.0.0.1; the render is checked with nginx -t.
+  // The config logs to /dev/stdout, as containers do: stdout is a file here (a socket cannot be opened).
+  const stdout = fs.openSync(path.join(dir, "stdout.log"), "w");
+  const r = spawnSync("sh", [path.join(REPO_ROOT, "infra/nginx/compose-nginx.sh"), "render"], {
+    encoding: "utf8",
+    stdio: ["ignore", stdout, "pipe"],
+    env: {
+      PATH: `${path.dirname(nginxBin()!)}:${process.env.PATH}`,
+      NGINX_RUN_DIR: dir,
+      CHAT_UPSTREAM_HOSTS: "127.0.0.2,127.0.0.3",
+      NGINX_LISTEN: "127.0.0.1:1",
+      NGINX_STATUS_LISTEN: "127.0.0.1:2",
+      NGINX_MIME_TYPES: fs.existsSync("/etc/nginx/mime.types") ? "/etc/nginx/mime.types" : path.join(REPO_ROOT, "infra/nginx/sticky.conf"),
+    },
+  });
+  fs.closeSync(stdout);
   assert.equal(r.status, 0, r.stderr);
+  const upstreams = fs.readFileSync(path.join(dir, "upstreams.conf"), "utf8");
+  assert.match(upstreams, /server 127\.0\.0\.2:3001 max_fails=0;/);
+  assert.match(upstreams, /server 127\.0\.0\.3:3001 max_fails=0 backup;/, "each replica's upstream has the others as backups");
+  assert.doesNotMatch(fs.readFileSync(path.join(dir, "nginx.conf"), "utf8"), /\bresolve\b;|hash .* consistent/, "no resolve server, no consistent hash over one name");
+});
+
+test("a replica count that is not a number stops compose with a message naming it", { skip: spawnSync("docker-compose", ["version"]).status !== 0 && "docker-compose not installed" }, () => {
+  const r = spawnSync("docker-compose", ["-f", "docker-compose.yml", "config", "-q"], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, JWT_SECRET: "compose-config-test-secret-0123", CHAT_REPLICAS: "three" },
+  });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /deploy\.replicas.*"three" is not a valid integer/);
+});
+
+test("compose-nginx.sh stops with a message naming a bad setting", () => {
+  const run = (env: Record<string, string>) =>
+    spawnSync("sh", [path.join(REPO_ROOT, "infra/nginx/compose-nginx.sh"), "render"], { encoding: "utf8", env: { PATH: process.env.PATH, NGINX_RUN_DIR: tempDir("chat-nginx-bad-"), ...env } });
+  const interval = run({ CHAT_DISCOVERY_INTERVAL: "soon" });
+  assert.equal(interval.status, 78);
+  assert.match(interval.stderr, /CHAT_DISCOVERY_INTERVAL must be whole seconds/);
+  const cert = run({ NGINX_TLS_CERT: "/nonexistent/chat.crt", NGINX_TLS_KEY: "/nonexistent/chat.key" });
+  assert.equal(cert.status, 78);
+  assert.match(cert.stderr, /NGINX_TLS_CERT: no such file "\/nonexistent\/chat\.crt"/);
 });
 
 test("both nginx configs retry alike, and never replay a POST that was sent (no non_idempotent)", () => {
