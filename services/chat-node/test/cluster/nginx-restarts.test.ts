@@ -11,7 +11,7 @@
  * (a WebSocket) never finished, and once all three were marked nginx answered 502 to every
  * handshake.
  */
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { io, type Socket } from "socket.io-client";
 import { eventually, mintToken, sleep, stopAll } from "@chat/test-kit";
@@ -54,7 +54,9 @@ const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a
 async function settled(cluster: Cluster, expected: number): Promise<Record<string, number>> {
   let last: Record<string, number> = {};
   // Generous: socket.io-client's backoff grows to 5 s, and other suites may load the machine.
-  await eventually(async () => total((last = await counts(cluster))) === expected, 40_000, `all ${expected} clients connected again`).catch((e: Error) => {
+  // 50 s: past Socket.IO's default heartbeat (25 s interval + 20 s timeout), which is what reaps a
+  // session whose client gave up on it (a reconnect attempt abandoned under load leaves one).
+  await eventually(async () => total((last = await counts(cluster))) === expected, 50_000, `all ${expected} clients connected again`).catch((e: Error) => {
     throw new Error(`${e.message}; connections last seen per node: ${JSON.stringify(last)}`);
   });
   return last;
@@ -85,6 +87,12 @@ describe("nginx through node restarts (3 nodes)", () => {
     for (const c of clients.splice(0)) c.socket.close();
     await eventually(async () => total(await counts(cluster)) === 0, 10_000, "every client to be gone");
   };
+  // A test that failed midway leaves its clients open: close them, so the next test counts only its own.
+  afterEach(async () => {
+    if (clients.length === 0) return;
+    for (const c of clients.splice(0)) c.socket.close();
+    await eventually(async () => total(await counts(cluster)) === 0, 50_000, "the failed test's clients to be gone").catch(() => {});
+  });
 
   test("each node SIGTERMed from outside and started again: no 5xx, and it takes new sessions at once", async () => {
     await open(30, "ws");
