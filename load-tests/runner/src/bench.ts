@@ -29,7 +29,7 @@ import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind }
 import { buildPlan, type Target } from "./plan.ts";
 import { rssOfAll } from "./proc-mem.ts";
 import { LoadSession, type ConnectResult, type StepResult } from "./session.ts";
-import { renderMarkdown, renderSvg, type BenchResult, type HalfRateResult, type IdleResult, type SystemResult } from "./report.ts";
+import { LABEL, renderMarkdown, renderSvg, type BenchResult, type HalfRateResult, type IdleResult, type SystemResult } from "./report.ts";
 import { summarizeProfile } from "./profile-summary.ts";
 
 const SYSTEMS: readonly SystemKind[] = ["seed", "raw", "chat", "cluster"];
@@ -52,6 +52,11 @@ const USAGE = `usage: pnpm bench [-- option...]
   --chat-env KEY=V,...         extra environment for the project's nodes (e.g. SQLITE_SYNCHRONOUS=NORMAL)
   --peer-env KEY=V,...         extra environment for the seed reference and the raw floor
   --out dir                    where results go (default bench/results)
+  --fixed [20,10,1]            instead of ladders: CPU µs per delivery and p99 of every system at one fixed
+                               load below saturation (--fixed-rate, default 1500 msg/s; 1000 users) in rooms
+                               of each size given, --fixed-rounds (default 3) rounds in alternating order,
+                               the median reported; rooms of 1 give the CPU per stored message (about 4 minutes)
+  --fixed-rate n --fixed-rounds n
 `;
 const BENCH: CommandSpec = {
   name: "pnpm bench",
@@ -73,6 +78,9 @@ const BENCH: CommandSpec = {
     "chat-env": "value",
     "peer-env": "value",
     out: "value",
+    fixed: "optional",
+    "fixed-rate": "value",
+    "fixed-rounds": "value",
   },
 };
 
@@ -320,7 +328,128 @@ function machine() {
   };
 }
 
+/** One system's rounds at one fixed load, in one room size. */
+export interface FixedResult {
+  system: SystemKind;
+  roomSize: number;
+  rooms: number;
+  offeredRate: number;
+  cpuUsPerDelivery: number[];
+  cpuUsPerMessage: number[];
+  p99: number[];
+  deliveryRatio: number[];
+  errors: number;
+  medianCpuUsPerDelivery: number;
+  medianCpuUsPerMessage: number;
+  medianP99: number;
+}
+
+/**
+ * `--fixed`: every system up at once (so that a neighbour's burst hits them alike), one fixed rate
+ * below saturation, rounds interleaved in alternating order, for each room size; the CPU read from
+ * /proc over each step (send and drain, every thread of the server: the SQLite worker included).
+ */
+async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rounds: number): Promise<FixedResult[]> {
+  const out: FixedResult[] = [];
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
+  for (const size of sizes) {
+    const rooms = Math.round(cfg.users / size);
+    const running: { kind: SystemKind; r: Running; session?: LoadSession; steps: StepResult[] }[] = [];
+    try {
+      for (const kind of kinds) {
+        const r = await launch(kind, { env: envOf(kind) });
+        const x: (typeof running)[number] = { kind, r, steps: [] };
+        running.push(x);
+        x.session = (await openSession(kind, r, cfg.users, rooms)).session;
+      }
+      // A short warm-up step each (JIT, SQLite pages), not counted.
+      for (const x of running) await x.session!.step(rate, 2);
+      for (let round = 0; round < rounds; round++) {
+        for (const x of round % 2 === 0 ? running : [...running].reverse()) {
+          log(`fixed: rooms of ${size}, ${rate} msg/s, round ${round + 1}/${rounds}: ${x.kind}`);
+          x.steps.push(await x.session!.step(rate, cfg.stepSeconds));
+          await pause(500);
+        }
+      }
+    } finally {
+      for (const x of running) {
+        await x.session?.close().catch(() => {});
+        await x.r.stop();
+      }
+    }
+    for (const x of running) {
+      const perDelivery = x.steps.map((s) => s.cpuUsPerDelivery ?? NaN);
+      const perMessage = x.steps.map((s) => (s.serverCpuSeconds !== undefined && s.sent ? Math.round((s.serverCpuSeconds * 1e7) / s.sent) / 10 : NaN));
+      out.push({
+        system: x.kind,
+        roomSize: size,
+        rooms,
+        offeredRate: rate,
+        cpuUsPerDelivery: perDelivery,
+        cpuUsPerMessage: perMessage,
+        p99: x.steps.map((s) => s.latencyMs.p99),
+        deliveryRatio: x.steps.map((s) => s.deliveryRatio),
+        errors: x.steps.reduce((a, s) => a + s.errors, 0),
+        medianCpuUsPerDelivery: median(perDelivery),
+        medianCpuUsPerMessage: median(perMessage),
+        medianP99: median(x.steps.map((s) => s.latencyMs.p99)),
+      });
+    }
+  }
+  return out;
+}
+
+function renderFixed(res: FixedResult[], m: ReturnType<typeof machine>, loadEnd: number, rounds: number): string {
+  const f = (n: number, d = 1) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+  const lines = [
+    `# pnpm bench --fixed, ${new Date().toISOString().slice(0, 16)} UTC`,
+    "",
+    `Commit ${m.commit}, ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${cfg.users} users; load average ${m.loadAvgAtStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.`,
+    `Server CPU from /proc over each step (send and drain, ${cfg.stepSeconds} s at the rate), every system up at once, ${rounds} rounds in alternating order, the median reported.`,
+    "",
+  ];
+  for (const size of [...new Set(res.map((r) => r.roomSize))]) {
+    const rows = res.filter((r) => r.roomSize === size);
+    const seed = rows.find((r) => r.system === "seed");
+    const raw = rows.find((r) => r.system === "raw");
+    const x0 = rows[0];
+    lines.push(`## Rooms of ${size} (${x0?.rooms} rooms, ${x0?.offeredRate} msg/s, ${(x0?.offeredRate ?? 0) * size} deliveries/s)`, "");
+    lines.push("| system | CPU µs per delivery | vs seed | vs raw floor | CPU µs per message | p99 ms | rounds (µs/delivery) | p99 rounds | min delivery ratio | errors |");
+    lines.push("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |");
+    for (const r of rows) {
+      const vs = (b: FixedResult | undefined) => (b ? `${(r.medianCpuUsPerDelivery / b.medianCpuUsPerDelivery).toFixed(2)}×` : "–");
+      lines.push(
+        `| ${LABEL[r.system]} | ${f(r.medianCpuUsPerDelivery)} | ${vs(seed)} | ${vs(raw)} | ${f(r.medianCpuUsPerMessage)} | ${f(r.medianP99)} | ${r.cpuUsPerDelivery.map((v) => f(v)).join(", ")} | ${r.p99.map((v) => f(v)).join(", ")} | ${Math.min(...r.deliveryRatio)} | ${r.errors} |`,
+      );
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+async function mainFixed(): Promise<void> {
+  const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const m = machine();
+  const f = args.get("fixed");
+  const sizes = f === undefined || f === "true" ? [20, 10, 1] : f.split(",").map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--fixed takes room sizes, got ${f}`);
+  const rate = num(args, "fixed-rate", 1500);
+  const rounds = num(args, "fixed-rounds", 3);
+  const kinds = args.has("systems") ? systems : (["seed", "raw", "chat"] as SystemKind[]);
+  const at = new Date().toISOString();
+  const res = await fixedLoad(kinds, sizes, rate, rounds);
+  const loadEnd = os.loadavg()[0] ?? 0;
+  const stamp = at.slice(0, 16).replace(/:/g, "");
+  const md = renderFixed(res, m, loadEnd, rounds);
+  fs.writeFileSync(path.join(outDir, `${stamp}-fixed.json`), JSON.stringify({ at, machine: { ...m, loadAvgAtEnd: loadEnd }, users: cfg.users, stepSeconds: cfg.stepSeconds, chatEnv, peerEnv, results: res }, null, 1) + "\n");
+  fs.writeFileSync(path.join(outDir, `${stamp}-fixed.md`), md + "\n");
+  console.log(md);
+  log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}-fixed.{json,md}`);
+}
+
 async function main(): Promise<void> {
+  if (args.has("fixed")) return mainFixed();
   const started = Date.now();
   const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
   fs.mkdirSync(outDir, { recursive: true });
