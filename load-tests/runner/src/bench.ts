@@ -27,7 +27,7 @@ import { REPO_ROOT, stopAll } from "@chat/process-kit";
 import { num, readArgs, UsageError, type CommandSpec } from "./args.ts";
 import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
 import { buildPlan, type Target } from "./plan.ts";
-import { rssOfAll } from "./proc-mem.ts";
+import { cpuSecondsOfAll, rssOfAll } from "./proc-mem.ts";
 import { LoadSession, type ConnectResult, type StepResult } from "./session.ts";
 import { LABEL, renderMarkdown, renderSvg, type BenchResult, type HalfRateResult, type IdleResult, type SystemResult } from "./report.ts";
 import { summarizeProfile } from "./profile-summary.ts";
@@ -57,6 +57,11 @@ const USAGE = `usage: pnpm bench [-- option...]
                                of each size given, --fixed-rounds (default 3) rounds in alternating order,
                                the median reported; rooms of 1 give the CPU per stored message (about 4 minutes)
   --fixed-rate n --fixed-rounds n
+  --scale [1,2,4]              instead of ladders: the local cluster (nginx + Redis + n nodes) for each node count
+                               and each of --scale-adapters (default classic,sharded), rooms of 20, --scale-rate
+                               (default 1000 msg/s), --fixed-rounds rounds: CPU µs per delivery of nodes, Redis
+                               and nginx summed from /proc, nginx's share apart
+  --scale-rate n --scale-adapters classic,sharded
 `;
 const BENCH: CommandSpec = {
   name: "pnpm bench",
@@ -81,6 +86,9 @@ const BENCH: CommandSpec = {
     fixed: "optional",
     "fixed-rate": "value",
     "fixed-rounds": "value",
+    scale: "optional",
+    "scale-rate": "value",
+    "scale-adapters": "value",
   },
 };
 
@@ -448,8 +456,94 @@ async function mainFixed(): Promise<void> {
   log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}-fixed.{json,md}`);
 }
 
+/** One cluster shape's rounds: CPU seconds by role (nodes, redis, nginx) per step. */
+export interface ScaleResult {
+  nodes: number;
+  adapter: "classic" | "sharded";
+  offeredRate: number;
+  roomSize: number;
+  rounds: { delivered: number; sent: number; p99: number; deliveryRatio: number; errors: number; cpuSeconds: Record<string, number> }[];
+  /** Medians over the rounds, µs per delivery: every process, and each role. */
+  usPerDelivery: Record<string, number>;
+  medianP99: number;
+}
+
+async function mainScale(): Promise<void> {
+  const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const m = machine();
+  const sv = args.get("scale");
+  const counts = sv === undefined || sv === "true" ? [1, 2, 4] : sv.split(",").map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--scale takes node counts, got ${sv}`);
+  const adapters = (args.get("scale-adapters") ?? "classic,sharded").split(",") as ("classic" | "sharded")[];
+  if (adapters.some((a) => a !== "classic" && a !== "sharded")) throw new UsageError(`--scale-adapters takes classic and/or sharded`);
+  const rate = num(args, "scale-rate", 1000);
+  const rounds = num(args, "fixed-rounds", 3);
+  const roomSize = 20;
+  const at = new Date().toISOString();
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
+  const out: ScaleResult[] = [];
+  // Alternate the order of the shapes between adapters, so that drift does not favour one node count.
+  for (const [ai, adapter] of adapters.entries()) {
+    for (const nodes of ai % 2 === 0 ? counts : [...counts].reverse()) {
+      log(`scale: ${nodes} node(s), ${adapter} adapter, ${rate} msg/s in rooms of ${roomSize}`);
+      const r = await launch("cluster", { env: chatEnv, clusterNodes: nodes, redisAdapter: adapter });
+      const res: ScaleResult = { nodes, adapter, offeredRate: rate, roomSize, rounds: [], usPerDelivery: {}, medianP99: 0 };
+      try {
+        const { session } = await openSession("cluster", r, cfg.users, Math.round(cfg.users / roomSize));
+        try {
+          await session.step(rate, 2);
+          for (let round = 0; round < rounds; round++) {
+            const groups = r.groups ?? { nodes: r.pids };
+            const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOfAll(pids) ?? NaN]));
+            const s = await session.step(rate, cfg.stepSeconds);
+            const cpuSeconds = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, Math.round(((cpuSecondsOfAll(pids) ?? NaN) - (before[k] ?? NaN)) * 100) / 100]));
+            res.rounds.push({ delivered: s.delivered, sent: s.sent, p99: s.latencyMs.p99, deliveryRatio: s.deliveryRatio, errors: s.errors, cpuSeconds });
+            await pause(500);
+          }
+        } finally {
+          await session.close();
+        }
+      } finally {
+        await r.stop();
+      }
+      const roles = Object.keys(res.rounds[0]?.cpuSeconds ?? {});
+      const us = (x: ScaleResult["rounds"][number], k?: string) =>
+        x.delivered ? (((k ? x.cpuSeconds[k] : Object.values(x.cpuSeconds).reduce((a, b) => a + b, 0)) ?? 0) * 1e6) / x.delivered : NaN;
+      res.usPerDelivery.total = Math.round(median(res.rounds.map((x) => us(x))) * 10) / 10;
+      for (const k of roles) res.usPerDelivery[k] = Math.round(median(res.rounds.map((x) => us(x, k))) * 10) / 10;
+      res.medianP99 = median(res.rounds.map((x) => x.p99));
+      out.push(res);
+    }
+  }
+  const loadEnd = os.loadavg()[0] ?? 0;
+  const f = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(1));
+  const lines = [
+    `# pnpm bench --scale, ${at.slice(0, 16)} UTC`,
+    "",
+    `Commit ${m.commit}, ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${cfg.users} users in rooms of ${roomSize} through nginx, ${rate} msg/s (${rate * roomSize} deliveries/s); load average ${m.loadAvgAtStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.`,
+    `CPU from /proc over each step (send and drain, ${cfg.stepSeconds} s), nodes + Redis + nginx (master and workers) summed; median of ${rounds} rounds. Every process shares the same 2 cores.`,
+    "",
+    "| adapter | nodes | CPU µs per delivery, all | vs 1 node | nodes | Redis | nginx | p99 ms | min delivery ratio | errors |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const x of out) {
+    const one = out.find((y) => y.adapter === x.adapter && y.nodes === 1);
+    lines.push(
+      `| ${x.adapter} | ${x.nodes} | ${f(x.usPerDelivery.total)} | ${one?.usPerDelivery.total ? `${((x.usPerDelivery.total ?? 0) / one.usPerDelivery.total).toFixed(2)}×` : "–"} | ${f(x.usPerDelivery.nodes)} | ${f(x.usPerDelivery.redis)} | ${f(x.usPerDelivery.nginx)} | ${f(x.medianP99)} | ${Math.min(...x.rounds.map((y) => y.deliveryRatio))} | ${x.rounds.reduce((a, y) => a + y.errors, 0)} |`,
+    );
+  }
+  const md = lines.join("\n");
+  const stamp = at.slice(0, 16).replace(/:/g, "");
+  fs.writeFileSync(path.join(outDir, `${stamp}-scale.json`), JSON.stringify({ at, machine: { ...m, loadAvgAtEnd: loadEnd }, users: cfg.users, stepSeconds: cfg.stepSeconds, chatEnv, results: out }, null, 1) + "\n");
+  fs.writeFileSync(path.join(outDir, `${stamp}-scale.md`), md + "\n");
+  console.log(md);
+  log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}-scale.{json,md}`);
+}
+
 async function main(): Promise<void> {
   if (args.has("fixed")) return mainFixed();
+  if (args.has("scale")) return mainScale();
   const started = Date.now();
   const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
   fs.mkdirSync(outDir, { recursive: true });
