@@ -27,9 +27,9 @@ import { REPO_ROOT, stopAll } from "@chat/process-kit";
 import { num, readArgs, UsageError, type CommandSpec } from "./args.ts";
 import { BENCH_SECRET, clusterAvailable, launch, type Running, type SystemKind } from "./launch.ts";
 import { buildPlan, type Target } from "./plan.ts";
-import { rssOfAll } from "./proc-mem.ts";
+import { cpuSecondsOfAll, rssOfAll } from "./proc-mem.ts";
 import { LoadSession, type ConnectResult, type StepResult } from "./session.ts";
-import { renderMarkdown, renderSvg, type BenchResult, type HalfRateResult, type IdleResult, type SystemResult } from "./report.ts";
+import { LABEL, renderMarkdown, renderSvg, type BenchResult, type HalfRateResult, type IdleResult, type SystemResult } from "./report.ts";
 import { summarizeProfile } from "./profile-summary.ts";
 
 const SYSTEMS: readonly SystemKind[] = ["seed", "raw", "chat", "cluster"];
@@ -52,6 +52,16 @@ const USAGE = `usage: pnpm bench [-- option...]
   --chat-env KEY=V,...         extra environment for the project's nodes (e.g. SQLITE_SYNCHRONOUS=NORMAL)
   --peer-env KEY=V,...         extra environment for the seed reference and the raw floor
   --out dir                    where results go (default bench/results)
+  --fixed [20,10,1]            instead of ladders: CPU µs per delivery and p99 of every system at one fixed
+                               load below saturation (--fixed-rate, default 1500 msg/s; 1000 users) in rooms
+                               of each size given, --fixed-rounds (default 3) rounds in alternating order,
+                               the median reported; rooms of 1 give the CPU per stored message (about 4 minutes)
+  --fixed-rate n --fixed-rounds n
+  --scale [1,2,4]              instead of ladders: the local cluster (nginx + Redis + n nodes) for each node count
+                               and each of --scale-adapters (default classic,sharded), rooms of 20, --scale-rate
+                               (default 1000 msg/s), --fixed-rounds rounds: CPU µs per delivery of nodes, Redis
+                               and nginx summed from /proc, nginx's share apart
+  --scale-rate n --scale-adapters classic,sharded
 `;
 const BENCH: CommandSpec = {
   name: "pnpm bench",
@@ -73,6 +83,12 @@ const BENCH: CommandSpec = {
     "chat-env": "value",
     "peer-env": "value",
     out: "value",
+    fixed: "optional",
+    "fixed-rate": "value",
+    "fixed-rounds": "value",
+    scale: "optional",
+    "scale-rate": "value",
+    "scale-adapters": "value",
   },
 };
 
@@ -320,7 +336,214 @@ function machine() {
   };
 }
 
+/** One system's rounds at one fixed load, in one room size. */
+export interface FixedResult {
+  system: SystemKind;
+  roomSize: number;
+  rooms: number;
+  offeredRate: number;
+  cpuUsPerDelivery: number[];
+  cpuUsPerMessage: number[];
+  p99: number[];
+  deliveryRatio: number[];
+  errors: number;
+  medianCpuUsPerDelivery: number;
+  medianCpuUsPerMessage: number;
+  medianP99: number;
+}
+
+/**
+ * `--fixed`: every system up at once (so that a neighbour's burst hits them alike), one fixed rate
+ * below saturation, rounds interleaved in alternating order, for each room size; the CPU read from
+ * /proc over each step (send and drain, every thread of the server: the SQLite worker included).
+ */
+async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rounds: number): Promise<FixedResult[]> {
+  const out: FixedResult[] = [];
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
+  for (const size of sizes) {
+    const rooms = Math.round(cfg.users / size);
+    const running: { kind: SystemKind; r: Running; session?: LoadSession; steps: StepResult[] }[] = [];
+    try {
+      for (const kind of kinds) {
+        const r = await launch(kind, { env: envOf(kind) });
+        const x: (typeof running)[number] = { kind, r, steps: [] };
+        running.push(x);
+        x.session = (await openSession(kind, r, cfg.users, rooms)).session;
+      }
+      // A short warm-up step each (JIT, SQLite pages), not counted.
+      for (const x of running) await x.session!.step(rate, 2);
+      for (let round = 0; round < rounds; round++) {
+        for (const x of round % 2 === 0 ? running : [...running].reverse()) {
+          log(`fixed: rooms of ${size}, ${rate} msg/s, round ${round + 1}/${rounds}: ${x.kind}`);
+          x.steps.push(await x.session!.step(rate, cfg.stepSeconds));
+          await pause(500);
+        }
+      }
+    } finally {
+      for (const x of running) {
+        await x.session?.close().catch(() => {});
+        await x.r.stop();
+      }
+    }
+    for (const x of running) {
+      const perDelivery = x.steps.map((s) => s.cpuUsPerDelivery ?? NaN);
+      const perMessage = x.steps.map((s) => (s.serverCpuSeconds !== undefined && s.sent ? Math.round((s.serverCpuSeconds * 1e7) / s.sent) / 10 : NaN));
+      out.push({
+        system: x.kind,
+        roomSize: size,
+        rooms,
+        offeredRate: rate,
+        cpuUsPerDelivery: perDelivery,
+        cpuUsPerMessage: perMessage,
+        p99: x.steps.map((s) => s.latencyMs.p99),
+        deliveryRatio: x.steps.map((s) => s.deliveryRatio),
+        errors: x.steps.reduce((a, s) => a + s.errors, 0),
+        medianCpuUsPerDelivery: median(perDelivery),
+        medianCpuUsPerMessage: median(perMessage),
+        medianP99: median(x.steps.map((s) => s.latencyMs.p99)),
+      });
+    }
+  }
+  return out;
+}
+
+function renderFixed(res: FixedResult[], m: ReturnType<typeof machine>, loadEnd: number, rounds: number): string {
+  const f = (n: number, d = 1) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+  const lines = [
+    `# pnpm bench --fixed, ${new Date().toISOString().slice(0, 16)} UTC`,
+    "",
+    `Commit ${m.commit}, ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${cfg.users} users; load average ${m.loadAvgAtStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.`,
+    `Server CPU from /proc over each step (send and drain, ${cfg.stepSeconds} s at the rate), every system up at once, ${rounds} rounds in alternating order, the median reported.`,
+    "",
+  ];
+  for (const size of [...new Set(res.map((r) => r.roomSize))]) {
+    const rows = res.filter((r) => r.roomSize === size);
+    const seed = rows.find((r) => r.system === "seed");
+    const raw = rows.find((r) => r.system === "raw");
+    const x0 = rows[0];
+    lines.push(`## Rooms of ${size} (${x0?.rooms} rooms, ${x0?.offeredRate} msg/s, ${(x0?.offeredRate ?? 0) * size} deliveries/s)`, "");
+    lines.push("| system | CPU µs per delivery | vs seed | vs raw floor | CPU µs per message | p99 ms | rounds (µs/delivery) | p99 rounds | min delivery ratio | errors |");
+    lines.push("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |");
+    for (const r of rows) {
+      const vs = (b: FixedResult | undefined) => (b ? `${(r.medianCpuUsPerDelivery / b.medianCpuUsPerDelivery).toFixed(2)}×` : "–");
+      lines.push(
+        `| ${LABEL[r.system]} | ${f(r.medianCpuUsPerDelivery)} | ${vs(seed)} | ${vs(raw)} | ${f(r.medianCpuUsPerMessage)} | ${f(r.medianP99)} | ${r.cpuUsPerDelivery.map((v) => f(v)).join(", ")} | ${r.p99.map((v) => f(v)).join(", ")} | ${Math.min(...r.deliveryRatio)} | ${r.errors} |`,
+      );
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+async function mainFixed(): Promise<void> {
+  const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const m = machine();
+  const f = args.get("fixed");
+  const sizes = f === undefined || f === "true" ? [20, 10, 1] : f.split(",").map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--fixed takes room sizes, got ${f}`);
+  const rate = num(args, "fixed-rate", 1500);
+  const rounds = num(args, "fixed-rounds", 3);
+  const kinds = args.has("systems") ? systems : (["seed", "raw", "chat"] as SystemKind[]);
+  const at = new Date().toISOString();
+  const res = await fixedLoad(kinds, sizes, rate, rounds);
+  const loadEnd = os.loadavg()[0] ?? 0;
+  const stamp = at.slice(0, 16).replace(/:/g, "");
+  const md = renderFixed(res, m, loadEnd, rounds);
+  fs.writeFileSync(path.join(outDir, `${stamp}-fixed.json`), JSON.stringify({ at, machine: { ...m, loadAvgAtEnd: loadEnd }, users: cfg.users, stepSeconds: cfg.stepSeconds, chatEnv, peerEnv, results: res }, null, 1) + "\n");
+  fs.writeFileSync(path.join(outDir, `${stamp}-fixed.md`), md + "\n");
+  console.log(md);
+  log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}-fixed.{json,md}`);
+}
+
+/** One cluster shape's rounds: CPU seconds by role (nodes, redis, nginx) per step. */
+export interface ScaleResult {
+  nodes: number;
+  adapter: "classic" | "sharded";
+  offeredRate: number;
+  roomSize: number;
+  rounds: { delivered: number; sent: number; p99: number; deliveryRatio: number; errors: number; cpuSeconds: Record<string, number> }[];
+  /** Medians over the rounds, µs per delivery: every process, and each role. */
+  usPerDelivery: Record<string, number>;
+  medianP99: number;
+}
+
+async function mainScale(): Promise<void> {
+  const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const m = machine();
+  const sv = args.get("scale");
+  const counts = sv === undefined || sv === "true" ? [1, 2, 4] : sv.split(",").map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--scale takes node counts, got ${sv}`);
+  const adapters = (args.get("scale-adapters") ?? "classic,sharded").split(",") as ("classic" | "sharded")[];
+  if (adapters.some((a) => a !== "classic" && a !== "sharded")) throw new UsageError(`--scale-adapters takes classic and/or sharded`);
+  const rate = num(args, "scale-rate", 1000);
+  const rounds = num(args, "fixed-rounds", 3);
+  const roomSize = 20;
+  const at = new Date().toISOString();
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
+  const out: ScaleResult[] = [];
+  // Alternate the order of the shapes between adapters, so that drift does not favour one node count.
+  for (const [ai, adapter] of adapters.entries()) {
+    for (const nodes of ai % 2 === 0 ? counts : [...counts].reverse()) {
+      log(`scale: ${nodes} node(s), ${adapter} adapter, ${rate} msg/s in rooms of ${roomSize}`);
+      const r = await launch("cluster", { env: chatEnv, clusterNodes: nodes, redisAdapter: adapter });
+      const res: ScaleResult = { nodes, adapter, offeredRate: rate, roomSize, rounds: [], usPerDelivery: {}, medianP99: 0 };
+      try {
+        const { session } = await openSession("cluster", r, cfg.users, Math.round(cfg.users / roomSize));
+        try {
+          await session.step(rate, 2);
+          for (let round = 0; round < rounds; round++) {
+            const groups = r.groups ?? { nodes: r.pids };
+            const before = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOfAll(pids) ?? NaN]));
+            const s = await session.step(rate, cfg.stepSeconds);
+            const cpuSeconds = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, Math.round(((cpuSecondsOfAll(pids) ?? NaN) - (before[k] ?? NaN)) * 100) / 100]));
+            res.rounds.push({ delivered: s.delivered, sent: s.sent, p99: s.latencyMs.p99, deliveryRatio: s.deliveryRatio, errors: s.errors, cpuSeconds });
+            await pause(500);
+          }
+        } finally {
+          await session.close();
+        }
+      } finally {
+        await r.stop();
+      }
+      const roles = Object.keys(res.rounds[0]?.cpuSeconds ?? {});
+      const us = (x: ScaleResult["rounds"][number], k?: string) =>
+        x.delivered ? (((k ? x.cpuSeconds[k] : Object.values(x.cpuSeconds).reduce((a, b) => a + b, 0)) ?? 0) * 1e6) / x.delivered : NaN;
+      res.usPerDelivery.total = Math.round(median(res.rounds.map((x) => us(x))) * 10) / 10;
+      for (const k of roles) res.usPerDelivery[k] = Math.round(median(res.rounds.map((x) => us(x, k))) * 10) / 10;
+      res.medianP99 = median(res.rounds.map((x) => x.p99));
+      out.push(res);
+    }
+  }
+  const loadEnd = os.loadavg()[0] ?? 0;
+  const f = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "–" : n.toFixed(1));
+  const lines = [
+    `# pnpm bench --scale, ${at.slice(0, 16)} UTC`,
+    "",
+    `Commit ${m.commit}, ${m.cpu}, ${m.cores} cores, Node ${m.node}; ${cfg.users} users in rooms of ${roomSize} through nginx, ${rate} msg/s (${rate * roomSize} deliveries/s); load average ${m.loadAvgAtStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end.`,
+    `CPU from /proc over each step (send and drain, ${cfg.stepSeconds} s), nodes + Redis + nginx (master and workers) summed; median of ${rounds} rounds. Every process shares the same 2 cores.`,
+    "",
+    "| adapter | nodes | CPU µs per delivery, all | vs 1 node | nodes | Redis | nginx | p99 ms | min delivery ratio | errors |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const x of out) {
+    const one = out.find((y) => y.adapter === x.adapter && y.nodes === 1);
+    lines.push(
+      `| ${x.adapter} | ${x.nodes} | ${f(x.usPerDelivery.total)} | ${one?.usPerDelivery.total ? `${((x.usPerDelivery.total ?? 0) / one.usPerDelivery.total).toFixed(2)}×` : "–"} | ${f(x.usPerDelivery.nodes)} | ${f(x.usPerDelivery.redis)} | ${f(x.usPerDelivery.nginx)} | ${f(x.medianP99)} | ${Math.min(...x.rounds.map((y) => y.deliveryRatio))} | ${x.rounds.reduce((a, y) => a + y.errors, 0)} |`,
+    );
+  }
+  const md = lines.join("\n");
+  const stamp = at.slice(0, 16).replace(/:/g, "");
+  fs.writeFileSync(path.join(outDir, `${stamp}-scale.json`), JSON.stringify({ at, machine: { ...m, loadAvgAtEnd: loadEnd }, users: cfg.users, stepSeconds: cfg.stepSeconds, chatEnv, results: out }, null, 1) + "\n");
+  fs.writeFileSync(path.join(outDir, `${stamp}-scale.md`), md + "\n");
+  console.log(md);
+  log(`wrote ${path.relative(REPO_ROOT, path.join(outDir, stamp))}-scale.{json,md}`);
+}
+
 async function main(): Promise<void> {
+  if (args.has("fixed")) return mainFixed();
+  if (args.has("scale")) return mainScale();
   const started = Date.now();
   const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
   fs.mkdirSync(outDir, { recursive: true });

@@ -16,6 +16,8 @@ export interface Running {
   url: string;
   /** The server processes (RSS and CPU are read from them). */
   pids: number[];
+  /** cluster only: the processes by role (nodes, redis, nginx: master and workers), for CPU shares. */
+  groups?: Record<string, number[]>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +29,9 @@ export interface LaunchOptions {
   /** Extra node flags for the server process (e.g. `--cpu-prof`). */
   execArgv?: string[];
   env?: Record<string, string>;
+  /** cluster only: how many nodes (default 2) and which Redis adapter (default: the node's, classic). */
+  clusterNodes?: number;
+  redisAdapter?: "classic" | "sharded";
 }
 
 async function startNodeProcess(script: string, env: Record<string, string>, ready: (out: string) => boolean, o: LaunchOptions): Promise<Proc> {
@@ -94,7 +99,21 @@ interface ClusterHandle {
   nodes: { url: string; pid: number }[];
   stop(): Promise<void>;
 }
-type StartCluster = (o: { nodes: number; env?: Record<string, string>; install?: boolean }) => Promise<ClusterHandle>;
+type StartCluster = (o: { nodes: number; env?: Record<string, string>; install?: boolean; redisAdapter?: "classic" | "sharded" }) => Promise<ClusterHandle & { redis?: { pid: number }; nginx?: { pid: number } }>;
+
+/** A process's children (Linux: /proc/<pid>/task/<tid>/children), e.g. nginx's workers. */
+function childrenOf(pid: number): number[] {
+  try {
+    const out: number[] = [];
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (kids) out.push(...kids.split(/\s+/).map(Number));
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
 
 export const CLUSTER_LAUNCHER = path.join(REPO_ROOT, "infra/cluster/cluster.ts");
 
@@ -106,6 +125,15 @@ export function clusterAvailable(): boolean {
 async function launchCluster(o: LaunchOptions): Promise<Running> {
   const mod = (await import(pathToFileURL(CLUSTER_LAUNCHER).href)) as { startCluster?: StartCluster };
   if (typeof mod.startCluster !== "function") throw new Error(`${CLUSTER_LAUNCHER} exports no startCluster`);
-  const c = await mod.startCluster({ nodes: 2, install: false, env: { JWT_SECRET: BENCH_SECRET, RATE_LIMIT_DISABLED: "1", LOG_LEVEL: "warn", ...o.env } });
-  return { kind: "cluster", url: c.url.replace(/\/+$/, ""), pids: c.nodes.map((n) => n.pid), stop: () => c.stop() };
+  const c = await mod.startCluster({
+    nodes: o.clusterNodes ?? 2,
+    install: false,
+    ...(o.redisAdapter ? { redisAdapter: o.redisAdapter } : {}),
+    env: { JWT_SECRET: BENCH_SECRET, RATE_LIMIT_DISABLED: "1", LOG_LEVEL: "warn", ...o.env },
+  });
+  const groups: Record<string, number[]> = { nodes: c.nodes.map((n) => n.pid) };
+  if (c.redis) groups.redis = [c.redis.pid];
+  if (c.nginx) groups.nginx = [c.nginx.pid, ...childrenOf(c.nginx.pid)];
+  // `pids` (what a step's serverCpuCores sums) stays the nodes', as before; `groups` has the rest.
+  return { kind: "cluster", url: c.url.replace(/\/+$/, ""), pids: groups.nodes!, groups, stop: () => c.stop() };
 }

@@ -51,6 +51,10 @@ export interface StepResult {
   serverRss?: number;
   /** Server CPU over the step (send and drain), in cores: 1.0 is one core busy. */
   serverCpuCores?: number;
+  /** Server CPU seconds (user + system, every process and thread, from /proc) over the step, send and drain. */
+  serverCpuSeconds?: number;
+  /** serverCpuSeconds per delivered message, in µs: the stable cost figure on a shared machine. */
+  cpuUsPerDelivery?: number;
   /** The load generator's own CPU over the step, in cores (in-process workers: this process). */
   generatorCpuCores: number;
 }
@@ -247,6 +251,8 @@ export class LoadSession {
       latencyMs: hist.summary(),
       serverRss: pids.length ? rssOfAll(pids) : undefined,
       serverCpuCores: cpu0 !== undefined && cpu1 !== undefined ? cores(cpu1 - cpu0) : undefined,
+      serverCpuSeconds: cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1 - cpu0) * 100) / 100 : undefined,
+      cpuUsPerDelivery: cpu0 !== undefined && cpu1 !== undefined && sum.delivered > 0 ? Math.round(((cpu1 - cpu0) * 1e7) / sum.delivered) / 10 : undefined,
       generatorCpuCores: cores(got.reduce((a, r) => a + r.cpuSeconds, 0)),
     };
   }

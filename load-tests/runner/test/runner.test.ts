@@ -116,6 +116,34 @@ test("pnpm bench, tiny: two ladders per system in alternating order, the median 
   assert.match(md, /raw ws floor: 1\.00×, 1\.00×/);
 });
 
+test("pnpm bench --fixed, tiny: every system's CPU µs per delivery and p99 per room size, rounds in alternating order", () => {
+  const out = tempDir("chat-bench-fixed-");
+  const bench = path.join(import.meta.dirname, "../src/bench.ts");
+  const r = spawnSync(
+    process.execPath,
+    [bench, "--fixed", "5,1", "--systems", "seed,raw", "--users", "20", "--fixed-rate", "20", "--fixed-rounds", "2", "--step-seconds", "1", "--out", out],
+    { encoding: "utf8", timeout: 180_000 },
+  );
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const order = [...r.stderr.matchAll(/rooms of (\d+), 20 msg\/s, round (\d)\/2: (\w+)/g)].map((m) => `${m[1]}:${m[2]}:${m[3]}`);
+  assert.deepEqual(order, ["5:1:seed", "5:1:raw", "5:2:raw", "5:2:seed", "1:1:seed", "1:1:raw", "1:2:raw", "1:2:seed"]);
+  const json = fs.readdirSync(out).find((f) => f.endsWith("-fixed.json"));
+  assert.ok(json, "a JSON result");
+  const result = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as {
+    results: { system: string; roomSize: number; cpuUsPerDelivery: number[]; deliveryRatio: number[]; medianCpuUsPerDelivery: number }[];
+  };
+  assert.deepEqual(result.results.map((x) => `${x.system}:${x.roomSize}`), ["seed:5", "raw:5", "seed:1", "raw:1"]);
+  for (const x of result.results) {
+    assert.equal(x.cpuUsPerDelivery.length, 2, `${x.system} rooms of ${x.roomSize}`);
+    // /proc counts in 10 ms ticks: a 1 s step of a nearly idle server may read 0, never negative or missing.
+    for (const v of x.cpuUsPerDelivery) assert.ok(Number.isFinite(v) && v >= 0, `${x.system}: ${v}`);
+    assert.deepEqual(x.deliveryRatio, [1, 1], x.system);
+  }
+  const md = fs.readFileSync(path.join(out, json.replace(/json$/, "md")), "utf8");
+  assert.match(md, /## Rooms of 5 \(4 rooms, 20 msg\/s, 100 deliveries\/s\)/);
+  assert.match(md, /\| raw ws floor \| [\d.,]+ \| /);
+});
+
 test("histogram quantiles", () => {
   const h = new Histogram();
   for (let i = 1; i <= 1000; i++) h.record(i / 10); // 0.1 .. 100 ms
