@@ -177,6 +177,8 @@ async function up(): Promise<void> {
   const withPrometheus = SWITCH[prometheusVar]!;
   const tls = tlsSettings(basePort);
 
+  // Its nodes share one DATA_DIR, and SQLITE_THREAD=main holds the file for one process alone.
+  if (process.env.SQLITE_THREAD?.trim() === "main") refuse("SQLITE_THREAD must be worker (or unset) here, got \"main\": main holds the SQLite file for one node alone, and the local cluster's nodes share it");
   // The launcher sets these per node itself.
   const own = new Set(["PORT", "NODE_ID", "REDIS_URL", "DATA_DIR"]);
   const env: Record<string, string> = {};

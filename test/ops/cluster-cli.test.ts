@@ -50,6 +50,8 @@ describe("pnpm cluster's own variables", () => {
     ["REDIS_SHARDS", "17"],
     ["REDIS_ADAPTER", "bogus"],
     ["CLUSTER_PROMETHEUS", "maybe"],
+    // The nodes share one SQLite file, which SQLITE_THREAD=main holds for one process.
+    ["SQLITE_THREAD", "main"],
   ];
   for (const [name, value] of bad) {
     it(`${name}=${value} stops it with exit 78 and one line naming ${name}, starting nothing`, async () => {

@@ -101,6 +101,8 @@ export interface Config {
   mongoAllowLosingAcknowledged: boolean;
   dataDir: string;
   sqliteSynchronous: "FULL" | "NORMAL";
+  /** SQLITE_THREAD: where the embedded store commits, its own worker thread (default) or the main thread. */
+  sqliteThread: "worker" | "main";
   typingTimeoutMs: number;
   maxMessageLength: number;
   shutdownTimeoutMs: number;
@@ -144,7 +146,7 @@ export const CONFIG_VARIABLES = [
   "JWT_ISSUER", "JWT_AUDIENCE", "JWT_CLOCK_TOLERANCE_S", "CORS_ORIGINS",
   "REDIS_URL", "REDIS_TLS_CA_FILE", "REDIS_TLS_SERVERNAME", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_KEY_PREFIX",
   "MONGO_URL", "MONGO_DB", "MONGO_WRITE_CONCERN", "MONGO_ALLOW_LOSING_ACKNOWLEDGED",
-  "DATA_DIR", "SQLITE_SYNCHRONOUS",
+  "DATA_DIR", "SQLITE_SYNCHRONOUS", "SQLITE_THREAD",
   "TYPING_TIMEOUT_MS", "MAX_MESSAGE_LENGTH", "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL",
   "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_USER", "SOCKET_MAX_BUFFER_BYTES", "SOCKET_MAX_OUTGOING_BYTES", "PRESENCE_TTL_MS",
   "STORE_BATCH_MAX", "STORE_BATCH_WAIT_MS", "STORE_QUEUE_MAX",
@@ -591,6 +593,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     mongoAllowLosingAcknowledged: allowLoss,
     dataDir: path.resolve(env.DATA_DIR?.trim() || "data"),
     sqliteSynchronous: oneOf(env, "SQLITE_SYNCHRONOUS", "FULL", ["FULL", "NORMAL"] as const),
+    sqliteThread: oneOf(env, "SQLITE_THREAD", "worker", ["worker", "main"] as const),
     typingTimeoutMs: int(env, "TYPING_TIMEOUT_MS", 3000, 50, 600_000),
     maxMessageLength: int(env, "MAX_MESSAGE_LENGTH", 4000, 1, 1_000_000),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),

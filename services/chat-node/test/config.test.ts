@@ -83,6 +83,7 @@ describe("configuration", () => {
     ["RATE_SEND_PER_SEC", { RATE_SEND_PER_SEC: "fast" }],
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["REDIS_ADAPTER", { REDIS_ADAPTER: "magic" }],
+    ["SQLITE_THREAD", { SQLITE_THREAD: "both" }],
     ["JWT_SECRET", { NODE_ENV: "production", JWT_SECRET: "" }],
     ["JWT_SECRET", { JWT_SECRET: "" }],
     ["JWT_SECRET", { JWT_SECRET: "short" }],

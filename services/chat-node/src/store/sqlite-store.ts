@@ -96,6 +96,12 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Messages appended between checkpoints run by `checkpointIfDue()`; 0 or absent: SQLite checkpoints inside commits. */
   deferredCheckpointMessages?: number;
+  /**
+   * Holds the database file alone (`locking_mode = EXCLUSIVE`) from `init()` to `close()`: the store
+   * run on the main thread (SQLITE_THREAD=main) must never wait for another process's lock, since
+   * that wait would stall every socket of the node. Opening a file another process holds fails.
+   */
+  exclusive?: boolean;
 }
 
 /** SQLite's automatic checkpoint threshold in WAL pages (its default is 1000). */
@@ -187,11 +193,25 @@ export class SqliteStore implements MessageStore {
     ensureDataDir(this.opts.dataDir);
     const db = new DatabaseSync(this.file);
     db.exec(`PRAGMA busy_timeout = ${this.opts.busyTimeoutMs ?? 10_000}`);
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec(`PRAGMA synchronous = ${this.opts.synchronous ?? "FULL"}`);
-    db.exec("PRAGMA cache_size = -65536");
-    db.exec(`PRAGMA wal_autocheckpoint = ${this.opts.deferredCheckpointMessages ? 4 * AUTO_CHECKPOINT_PAGES : AUTO_CHECKPOINT_PAGES}`);
-    db.exec(SCHEMA);
+    // Before the first access: in WAL mode an exclusive connection also keeps SQLite's shared-memory index to itself.
+    if (this.opts.exclusive) db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(`PRAGMA synchronous = ${this.opts.synchronous ?? "FULL"}`);
+      db.exec("PRAGMA cache_size = -65536");
+      db.exec(`PRAGMA wal_autocheckpoint = ${this.opts.deferredCheckpointMessages ? 4 * AUTO_CHECKPOINT_PAGES : AUTO_CHECKPOINT_PAGES}`);
+      db.exec(SCHEMA);
+      // The write lock now, held until close: a file in use elsewhere is refused at start-up, not mid-send.
+      if (this.opts.exclusive) db.exec("BEGIN IMMEDIATE; COMMIT");
+    } catch (err) {
+      db.close();
+      // Still locked after busy_timeout at start-up: another process holds the file alone (a node
+      // with SQLITE_THREAD=main), or this one wants it alone and others use it.
+      if (/database is locked/i.test((err as Error).message)) {
+        throw new ConfigError(`DATA_DIR "${this.opts.dataDir}" is in use by another process: SQLITE_THREAD=main holds its database for one node alone; nodes that share a DATA_DIR all need SQLITE_THREAD=worker`);
+      }
+      throw err;
+    }
     this.db = db;
     this.s = {
       findIdem: db.prepare("SELECT * FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_message_id = ?"),
