@@ -6,19 +6,8 @@ import { DatabaseSync } from "node:sqlite";
 import path from "node:path";
 import { api, closeAllSockets, connectUser, emitAck, eventually, mintToken, sleep, startNode, stopAll, tempDir, waitForEvent } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { createConversation, history, joined } from "./helpers.ts";
+import { allMessages, createConversation, history, joined } from "./helpers.ts";
 
-async function allMessages(url: string, user: string, conversationId: string): Promise<MessageData[]> {
-  const out: MessageData[] = [];
-  let after = 0;
-  for (let page = 0; page < 1000; page++) {
-    const p = await history(url, user, conversationId, `?after=${after}&limit=200`);
-    out.push(...p.messages);
-    if (!p.hasMore) return out;
-    after = p.messages.at(-1)!.seq;
-  }
-  throw new Error("too many pages");
-}
 
 function assertGapless(messages: MessageData[]): void {
   assert.deepEqual(messages.map((m) => m.seq), Array.from({ length: messages.length }, (_, i) => i + 1), "seq 1..N, no gap, no repeat");

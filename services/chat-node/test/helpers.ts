@@ -1,7 +1,7 @@
 /** Scenario set-up shared by the node's tests: a conversation with members and their joined sockets. */
 import assert from "node:assert/strict";
 import { api, connectUser, emitAck, mintToken, type ChatSocket } from "@chat/test-kit";
-import type { Conversation, JoinAck, MessagePage } from "@chat/protocol";
+import type { Conversation, JoinAck, MessageData, MessagePage } from "@chat/protocol";
 
 export async function createConversation(url: string, owner: string, members: string[], title = "test"): Promise<Conversation> {
   const res = await api(url, await mintToken(owner)).post<Conversation>("/conversations", { members, title });
@@ -21,6 +21,18 @@ export async function history(url: string, userId: string, conversationId: strin
   const res = await api(url, await mintToken(userId)).get<MessagePage>(`/conversations/${conversationId}/messages${query}`);
   if (res.status !== 200) throw new Error(`history: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
+}
+
+/** Every stored message of a conversation, oldest first, read page by page (at most 1,000 pages). */
+export async function allMessages(url: string, userId: string, conversationId: string): Promise<MessageData[]> {
+  const out: MessageData[] = [];
+  for (let page = 0, after = 0; page < 1000; page++) {
+    const p = await history(url, userId, conversationId, `?after=${after}&limit=200`);
+    out.push(...p.messages);
+    if (!p.hasMore) return out;
+    after = p.messages.at(-1)!.seq;
+  }
+  throw new Error("too many pages");
 }
 
 /** The value of an unlabelled series (or the first series) of `name` on the node's /metrics. */

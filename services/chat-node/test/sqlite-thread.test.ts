@@ -9,20 +9,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { NODE_MAIN, TEST_SECRET, chatNodeOptions, closeAllSockets, emitAck, eventually, freePort, startNode, startProcess, stopAll, tempDir, waitForEvent } from "@chat/test-kit";
 import type { MessageData, SendAck } from "@chat/protocol";
-import { createConversation, history, joined, metricValue } from "./helpers.ts";
+import { allMessages, createConversation, joined, metricValue } from "./helpers.ts";
 
 const MAIN = { SQLITE_THREAD: "main", RATE_LIMIT_DISABLED: "1" };
 
-async function allMessages(url: string, user: string, conversationId: string): Promise<MessageData[]> {
-  const out: MessageData[] = [];
-  for (let page = 0, after = 0; page < 1000; page++) {
-    const p = await history(url, user, conversationId, `?after=${after}&limit=200`);
-    out.push(...p.messages);
-    if (!p.hasMore) return out;
-    after = p.messages.at(-1)!.seq;
-  }
-  throw new Error("too many pages");
-}
 
 describe("SQLITE_THREAD=main", () => {
   after(async () => {
