@@ -104,13 +104,21 @@ async function placement(): Promise<string> {
   return m[1]!;
 }
 
-/** Handshakes until one lands on a replica whose token passes `want` (bounded). */
+/**
+ * Handshakes until one lands on a replica whose token passes `want`, bounded in count (240) and
+ * time (60 s). Spaced 250 ms apart: a replica can be in nginx's generated config before its node
+ * is ready or before nginx's reload has finished, and back-to-back tries would all miss it then.
+ */
 async function placementWhere(want: (token: string) => boolean, what: string): Promise<string> {
-  for (let i = 0; i < 60; i++) {
+  const deadline = Date.now() + 60_000;
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 240 && Date.now() < deadline; i++) {
     const t = await placement();
     if (want(t)) return t;
+    seen.set(t, (seen.get(t) ?? 0) + 1);
+    await sleep(250);
   }
-  throw new Error(`no handshake landed on ${what} in 60 tries`);
+  throw new Error(`no handshake landed on ${what} within 60 s; placements seen: ${JSON.stringify(Object.fromEntries(seen))}`);
 }
 
 /** Requests through nginx all along, recording every status (a failed fetch is 0). */
