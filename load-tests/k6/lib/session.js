@@ -13,6 +13,7 @@
  * Every acknowledgement has a timer, and every pending one is failed at once when its connection
  * goes, so nothing keeps an iteration alive after its socket closed.
  */
+import { check } from "k6";
 import http from "k6/http";
 import { WebSocket } from "k6/websockets";
 import { setTimeout, clearTimeout } from "k6/timers";
@@ -362,6 +363,7 @@ export function createSession(user, roomIds, o) {
           () => {
             sioConnect.add(c.connectMs, tags({ attempt: phase }));
             sioConnectOk.add(true, tags({ attempt: phase }));
+            check(true, { "connected and joined": (v) => v }, tags({ attempt: phase }));
             joined = true;
             state = "joined";
             backoff.reset();
@@ -377,6 +379,7 @@ export function createSession(user, roomIds, o) {
     ).catch((e) => {
       if (e.reason !== "closed" || state !== "closed") {
         sioConnectOk.add(false, tags({ attempt: phase }));
+        check(false, { "connected and joined": (v) => v }, tags({ attempt: phase }));
         if (e.reason === "refused") sioConnectRefused.add(1, tagsOf());
         warnLimited("connect failed", user.id + " (" + phase + "): " + e.message);
       }
@@ -456,6 +459,7 @@ export function createSession(user, roomIds, o) {
       messagesSent.add(1, tagsOf());
       const finish = (ok, code, message) => {
         sendOk.add(ok, tagsOf());
+        check(ok, { "send acknowledged": (v) => v }, tagsOf());
         if (ok) sendAckMs.add(Date.now() - t0, tagsOf());
         else warnLimited("send failed", user.id + ": " + code);
         return { ok: ok, code: code, message: message, ms: Date.now() - t0 };

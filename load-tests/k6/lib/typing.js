@@ -12,6 +12,7 @@
  * `typing_broadcasts_received` <= BROADCAST_MARGIN × one true and one false per typing window and
  * pair fails one that re-broadcasts every event.
  */
+import { check } from "k6";
 import exec from "k6/execution";
 import { setInterval, clearInterval } from "k6/timers";
 import { envInt, envNum, reconnectConfig, seconds } from "./config.js";
@@ -137,10 +138,12 @@ export async function typingIteration(plan, cfg, startAt) {
             x.s.emitAck(ClientEvent.typing, { conversationId: x.room }, cfg.ackTimeoutMs).then(
               (a) => {
                 typingAckOk.add(!!(a && a.ok));
+                check(a, { "typing acknowledged": (v) => !!(v && v.ok) });
                 typingAckMs.add(Date.now() - t);
               },
               (e) => {
                 typingAckOk.add(false);
+                check(false, { "typing acknowledged": (v) => v });
                 warnLimited("typing failed", x.u.id + ": " + e);
               },
             ),

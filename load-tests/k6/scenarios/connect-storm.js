@@ -9,6 +9,7 @@
  * storm of first connections is what this measures; each failure is logged with its reason.
  *   k6 run -e BASE_URL=... -e JWT_SECRET=... -e PEAK_RATE=500 load-tests/k6/scenarios/connect-storm.js
  */
+import { check } from "k6";
 import exec from "k6/execution";
 import { mintToken, secretFromEnv } from "../lib/auth.js";
 import { SUMMARY_TREND_STATS, abortUnless, envInt, runIdForSetup } from "../lib/config.js";
@@ -64,11 +65,13 @@ export default async function (data) {
     c = await openSocket(token, {}, envInt("CONNECT_TIMEOUT_MS", 10000, 1));
   } catch (e) {
     sioConnectOk.add(false);
+    check(false, { connected: (v) => v });
     if (e.reason === "refused") sioConnectRefused.add(1);
     warnLimited("connect failed", "arrival " + i + ": " + e.message);
     return;
   }
   sioConnectOk.add(true);
+  check(true, { connected: (v) => v });
   sioConnect.add(c.connectMs);
   await sleepMs(holdMs);
   c.client.close();

@@ -86,6 +86,13 @@ describe("k6 scenarios against a real node", () => {
       const json = JSON.parse(files[`k6-${name}-${runId}-summary.json`]!) as Record<string, unknown>;
       assert.ok(json.metrics && json.root_group && json.options);
       assert.equal("setup_data" in json, false, "setup_data (every token) is dropped");
+      // k6 users look for `checks`: every scenario records named checks, and on a healthy node they
+      // pass (a connection attempt retried under a loaded machine may fail one, as the thresholds allow).
+      const checks = (json.root_group as { checks: { name: string; passes: number; fails: number }[] }).checks;
+      const passes = checks.reduce((a, c) => a + c.passes, 0);
+      const fails = checks.reduce((a, c) => a + c.fails, 0);
+      assert.ok(checks.length > 0 && checks.every((c) => c.passes > 0) && fails <= 0.01 * (passes + fails), `named checks that pass: ${JSON.stringify(checks)}`);
+      for (const c of checks) assert.ok(text.includes(` ${c.name}`), `the text summary shows the check '${c.name}'`);
       for (const [f, body] of Object.entries(files)) assert.deepEqual(secretsIn(body), [], f);
       assert.deepEqual(secretsIn(r.summaryStdout ?? ""), []);
       assert.deepEqual(secretsIn(r.logs.join("\n")), []);
