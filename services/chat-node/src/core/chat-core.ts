@@ -4,7 +4,8 @@
  * authenticated user (or session) and answer with what they return; a socket send and a REST send
  * are the same call. The core checks the rules (claimed identity, length, membership), stores
  * through group commit, decides the duplicate rule and the metrics, and fans out through `Fanout`:
- * only a stored message is broadcast, a duplicate is not.
+ * only a stored message is broadcast; a duplicate younger than REBROADCAST_WINDOW_MS is broadcast
+ * again, and the delivery ledger passes it only to sockets it never reached (docs/ARCHITECTURE.md).
  */
 import { randomUUID } from "node:crypto";
 import { ErrorCode, Limits, type Conversation, type MessageData, type MessagePage } from "@chat/protocol";
