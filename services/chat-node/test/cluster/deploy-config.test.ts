@@ -101,6 +101,24 @@ test("the image applies the same dependency patches as the workspace (pnpm patch
   assert.ok(copy >= 0 && install > copy, "the Dockerfile copies patches/ before pnpm install");
 });
 
+test("the image's Node is the workspace's pinned Node (Dockerfile NODE_VERSION = package.json's node)", () => {
+  const pinned = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies.node;
+  const arg = /^ARG NODE_VERSION=(\S+)$/m.exec(fs.readFileSync(path.join(REPO_ROOT, "services/chat-node/Dockerfile"), "utf8"))?.[1];
+  assert.ok(pinned && arg, `both pin a version: package.json ${pinned}, Dockerfile ${arg}`);
+  assert.equal(arg, pinned);
+});
+
+test("compose gives a replica longer to stop than its drain deadline (stop_grace_period > SHUTDOWN_TIMEOUT_MS)", () => {
+  const chat = compose.services.chat as Service & { stop_grace_period?: string };
+  const grace = /^(\d+)s$/.exec(chat.stop_grace_period ?? "")?.[1];
+  assert.ok(grace, `stop_grace_period in seconds: ${chat.stop_grace_period}`);
+  const env = chat.environment as Record<string, string>;
+  const drain = /^\$\{SHUTDOWN_TIMEOUT_MS:-(\d+)\}$/.exec(env.SHUTDOWN_TIMEOUT_MS ?? "")?.[1];
+  assert.ok(drain, `SHUTDOWN_TIMEOUT_MS has a default: ${env.SHUTDOWN_TIMEOUT_MS}`);
+  // A second of margin at least: the drain's own deadline, then the process's exit.
+  assert.ok(Number(grace) * 1000 >= Number(drain) + 1000, `stop_grace_period ${grace}s against a ${drain} ms drain`);
+});
+
 test("compose mounts only files the repository has", () => {
   const generated = new Set(["./services/web/dist", "./k6-results"]);
   for (const [name, s] of Object.entries(compose.services)) {
