@@ -129,6 +129,7 @@ export function createRealtime(server: HttpServer, deps: RealtimeDeps): Realtime
     const cap = deps.connectionCap;
     if (cap && !(await cap.admit(userId))) {
       metrics.connectionsRefused.inc({ reason: "user_cap" });
+      if (logger.isLevelEnabled("debug")) logger.debug({ userId, max: cap.max }, "handshake refused: MAX_CONNECTIONS_PER_USER");
       return refusal(ConnectError.RATE_LIMITED, `this user holds ${cap.max} connections, the most allowed (MAX_CONNECTIONS_PER_USER)`);
     }
     // The client may have gone while we waited: Socket.IO then drops the socket without a
