@@ -93,3 +93,42 @@ describe("client: the outbox", () => {
     assert.deepEqual(await storage.load(`${node.url}|alice`), []);
   });
 });
+
+describe("client: the outbox while the node refuses for now (RATE_LIMITED)", () => {
+  let node: NodeHandle;
+  before(async () => {
+    // One send, then one every 2 s: the second send is refused with retryAfter 2.
+    node = await startNode({ RATE_SEND_PER_SEC: "0.5", RATE_SEND_BURST: "1" });
+  });
+  after(async () => {
+    closeClients();
+    await stopAll();
+  });
+
+  it("keeps a send the node refused across a restart, and sends it once, with its id, when the node accepts", async () => {
+    const file = path.join(tempDir("chat-outbox-"), "outbox.json");
+    const first = await newClient(node.url, "alice", { outbox: new JsonFileOutboxStorage(file), sendTimeoutMs: 600 });
+    await waitForState(first, "connected");
+    const conv = await first.rest.createConversation({ members: ["bob"] });
+    await first.join(conv.id);
+    const ok = await first.send(conv.id, "first");
+    const refused = await first.send(conv.id, "refused for now").catch((e: unknown) => e);
+    assert.ok(refused instanceof ChatError && refused.code === "RATE_LIMITED" && refused.retryable, `the node refused it for now (${String(refused)})`);
+    const [entry] = first.outbox(conv.id);
+    assert.equal(entry?.state, "pending", "kept pending, not failed");
+    first.close(); // the page reloads
+
+    const second = await newClient(node.url, "alice", { outbox: new JsonFileOutboxStorage(file) });
+    const events: OutboxEvent[] = [];
+    second.on("outbox", (e) => events.push(e));
+    await second.ready;
+    await eventually(() => events.some((e) => e.state === "sent"), 30_000, "the restored entry to be sent");
+    const page = await api(node.url, await mintToken("bob")).get<{ messages: MessageData[] }>(`/conversations/${conv.id}/messages`);
+    assert.deepEqual(
+      page.body.messages.map((m) => [m.message, m.clientMessageId]),
+      [["first", ok.clientMessageId], ["refused for now", entry.clientMessageId]],
+      "each stored once, the refused one with its original id",
+    );
+    assert.equal(second.outbox().length, 0);
+  });
+});
