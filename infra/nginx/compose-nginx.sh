@@ -1,6 +1,8 @@
 #!/bin/sh
 # compose's nginx: renders compose.conf from its settings, starts nginx, then follows the chat
-# replicas in DNS and reloads nginx when they change (docs/cluster.md, "nginx in compose").
+# replicas in DNS and their /readyz, and reloads nginx when either changes (docs/cluster.md,
+# "nginx in compose"). A replica whose /readyz is not 200 (full at MAX_CONNECTIONS, draining, its
+# store or Redis away) is given no new clients while another replica is ready; its sessions stay.
 # POSIX sh with getent, sed and sha256sum only, which Debian-based nginx images have.
 #
 #   compose-nginx.sh          render, run nginx, follow the replicas (the container's command)
@@ -97,11 +99,25 @@ discover() {
   done | sort -u -t . -k1,1n -k2,2n -k3,3n -k4,4n
 }
 
+# The replicas of "$1" whose GET /readyz does not answer 200 within a second, space-separated.
+# bash's /dev/tcp, as the healthcheck: no curl or wget in the image.
+not_ready() {
+  for a in $1; do
+    timeout 1 bash -c 'exec 3<>/dev/tcp/'"$a"'/'"$PORT"' && printf "GET /readyz HTTP/1.0\r\nHost: nginx\r\n\r\n" >&3 && read -r status <&3 && case "$status" in *" 200 "*) exit 0 ;; esac; exit 1' 2>/dev/null || printf '%s ' "$a"
+  done
+}
+
 # The cookie token of a replica: opaque (no address leaves nginx), stable across reloads.
 token() { printf '%s %s:%s' "$(cat "$RUN_DIR/salt")" "$1" "$PORT" | sha256sum | cut -c1-16; }
 
+# write_upstreams ADDRESSES NOT_READY: new clients (the placement upstream `chat`, and a handshake
+# whose cookie names a replica that is not ready) go only to ready replicas, unless none is ready:
+# then to every replica, whose own answers (503 to a handshake while draining) nginx passes on.
 write_upstreams() {
   out="$RUN_DIR/upstreams.conf.new"
+  placeable=""
+  for a in $1; do case " $2 " in *" $a "*) ;; *) placeable="$placeable $a" ;; esac; done
+  [ -n "$placeable" ] || set -- "$1" ""
   {
     echo "# Written by compose-nginx.sh from the A records of: $HOSTS (port $PORT)."
     echo "upstream chat {"
@@ -110,7 +126,12 @@ write_upstreams() {
     if [ -z "$1" ]; then
       echo "    server 127.0.0.1:$PORT down; # no replica in DNS"
     fi
-    for a in $1; do echo "    server $a:$PORT max_fails=0;"; done
+    for a in $1; do
+      case " $2 " in
+        *" $a "*) echo "    server $a:$PORT max_fails=0 down; # not ready: no new clients" ;;
+        *) echo "    server $a:$PORT max_fails=0;" ;;
+      esac
+    done
     echo "}"
     for a in $1; do
       echo "upstream chat_$(token "$a") {"
@@ -118,9 +139,15 @@ write_upstreams() {
       for b in $1; do [ "$b" = "$a" ] || echo "    server $b:$PORT max_fails=0 backup;"; done
       echo "}"
     done
-    echo "map \$cookie_chat_sticky \$chat_pinned {"
+    # Keyed by cookie and sid: a session's requests (sid set) always reach its replica; a new
+    # handshake or a REST call (no sid) follows the cookie only to a ready replica.
+    echo "map \"\$cookie_chat_sticky|\$arg_sid\" \$chat_pinned {"
     echo "    default chat;"
-    for a in $1; do t=$(token "$a"); echo "    $t chat_$t;"; done
+    for a in $1; do
+      t=$(token "$a")
+      case " $2 " in *" $a "*) echo "    \"$t|\" chat;" ;; esac
+      echo "    \"~^$t\\|\" chat_$t;"
+    done
     echo "}"
     echo "map \$upstream_addr \$chat_answered {"
     echo "    volatile;"
@@ -159,7 +186,7 @@ render() {
       -e "s|@STATUS_LISTEN@|$STATUS_LISTEN|g" -e "s|@WORKERS@|$WORKERS|g" -e "s|@MIME_TYPES@|$MIME_TYPES|g" \
       "$CONF_DIR/compose.conf" > "$RUN_DIR/nginx.conf"
   write_tls
-  write_upstreams "$1"
+  write_upstreams "$1" "$2"
 }
 
 check() { "$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -e stderr; }
@@ -173,7 +200,8 @@ case "${1:-run}" in
   health) health ;;
   render)
     validate
-    render "$(discover | tr '\n' ' ')"
+    addrs=$(discover | tr '\n' ' ')
+    render "$addrs" "$(not_ready "$addrs")"
     check
     exit 0
     ;;
@@ -184,9 +212,10 @@ esac
 validate
 use_resolver
 current=$(discover | tr '\n' ' ')
-render "$current"
+held=$(not_ready "$current")
+render "$current" "$held"
 check || fail "nginx -t refused the rendered configuration (above)"
-log "replicas: ${current:-none}"
+log "replicas: ${current:-none}; not ready: ${held:-none}"
 "$NGINX" -c "$RUN_DIR/nginx.conf" -e stderr -g 'daemon off;' &
 nginx_pid=$!
 
@@ -202,12 +231,14 @@ while kill -0 "$nginx_pid" 2>/dev/null; do
   sleep "$INTERVAL" &
   wait $! || true
   next=$(discover | tr '\n' ' ')
-  [ "$next" = "$current" ] && continue
-  write_upstreams "$next"
+  next_held=$(not_ready "$next")
+  [ "$next" = "$current" ] && [ "$next_held" = "$held" ] && continue
+  write_upstreams "$next" "$next_held"
   if check; then
-    log "replicas: ${next:-none} (were: ${current:-none}); reloading"
+    log "replicas: ${next:-none} (were: ${current:-none}); not ready: ${next_held:-none} (were: ${held:-none}); reloading"
     kill -HUP "$nginx_pid"
     current=$next
+    held=$next_held
   else
     log "nginx -t refused the new upstreams; keeping the running configuration"
   fi

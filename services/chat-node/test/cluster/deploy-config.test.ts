@@ -8,7 +8,7 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -280,5 +280,89 @@ test("nginx does not replay a POST a node received and died on, but does replay 
     await lb.stop();
     await a.close();
     await b.close();
+  }
+});
+
+test("compose's nginx gives new clients only to ready replicas; a session's requests still reach its own", { skip: !nginxBin() && "nginx not installed" }, async () => {
+  // Two fake replicas on one port of two loopback addresses, as compose's replicas share a port.
+  const port = await freePort();
+  const ready: Record<string, boolean> = { "127.0.0.2": true, "127.0.0.3": true };
+  const replicas = await Promise.all(
+    Object.keys(ready).map(
+      (addr) =>
+        new Promise<http.Server>((resolve, reject) => {
+          const s = http.createServer((req, res) => {
+            if (req.url === "/readyz") return res.writeHead(ready[addr] ? 200 : 503).end();
+            res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ replica: addr }));
+          });
+          s.once("error", reject).listen(port, addr, () => resolve(s));
+        }),
+    ),
+  );
+  const dir = tempDir("chat-nginx-ready-");
+  const listen = await freePort();
+  // nginx logs to /dev/stdout as in a container; a pipe from Node is a socket, which cannot be
+  // opened that way, so stdout is a file here and stderr (the script's log) is read as it comes.
+  const stdout = fs.openSync(path.join(dir, "stdout.log"), "w");
+  let log = "";
+  const child = spawn("sh", [path.join(REPO_ROOT, "infra/nginx/compose-nginx.sh")], {
+    stdio: ["ignore", stdout, "pipe"],
+    env: {
+      PATH: `${path.dirname(nginxBin()!)}:${process.env.PATH}`,
+      NGINX_RUN_DIR: dir,
+      CHAT_UPSTREAM_HOSTS: "127.0.0.2,127.0.0.3",
+      CHAT_UPSTREAM_PORT: String(port),
+      NGINX_LISTEN: `127.0.0.1:${listen}`,
+      NGINX_STATUS_LISTEN: `127.0.0.1:${await freePort()}`,
+      NGINX_WORKERS: "1",
+      NGINX_MIME_TYPES: fs.existsSync("/etc/nginx/mime.types") ? "/etc/nginx/mime.types" : path.join(REPO_ROOT, "infra/nginx/sticky.conf"),
+    },
+  });
+  fs.closeSync(stdout);
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const proc = { output: () => log };
+  const hit = async (cookie?: string, sid?: string) => {
+    const res = await fetch(`http://127.0.0.1:${listen}/socket.io/?EIO=4&transport=polling${sid ? `&sid=${sid}` : ""}`, { headers: cookie ? { cookie } : {} });
+    assert.equal(res.status, 200);
+    const sticky = /chat_sticky=([0-9a-f]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+    return { replica: ((await res.json()) as { replica: string }).replica, sticky };
+  };
+  const placements = async (n: number) => {
+    const seen: string[] = [];
+    for (let i = 0; i < n; i++) seen.push((await hit()).replica);
+    return seen;
+  };
+  try {
+    await eventually(() => hit().then(() => true, () => false), 15_000, `compose's nginx to serve\n${proc.output()}`);
+    // Both ready: new clients land on both; keep the cookie of 127.0.0.3.
+    let cookie3: string | undefined;
+    await eventually(async () => {
+      const h = await hit();
+      if (h.replica === "127.0.0.3") cookie3 = h.sticky;
+      return cookie3;
+    }, 10_000, "a handshake placed on 127.0.0.3");
+
+    ready["127.0.0.3"] = false; // full, draining, or its Redis away
+    await eventually(async () => (await placements(8)).every((r) => r === "127.0.0.2"), 15_000, `new clients kept off the replica that is not ready\n${proc.output()}`);
+    assert.equal((await hit(`chat_sticky=${cookie3}`)).replica, "127.0.0.2", "a new handshake whose cookie names it goes elsewhere");
+    assert.equal((await hit(`chat_sticky=${cookie3}`, "open-session")).replica, "127.0.0.3", "a session's requests still reach it");
+    assert.match(proc.output(), /not ready: 127\.0\.0\.3/);
+
+    ready["127.0.0.2"] = false; // none ready: nginx sends to every replica rather than none
+    await eventually(async () => new Set(await placements(12)).size === 2, 15_000, "placement over every replica when none is ready");
+
+    ready["127.0.0.2"] = ready["127.0.0.3"] = true;
+    await eventually(async () => (await hit(`chat_sticky=${cookie3}`)).replica === "127.0.0.3", 15_000, "the cookie followed again once it is ready");
+  } finally {
+    child.kill("SIGTERM");
+    const kill = setTimeout(() => child.kill("SIGKILL"), 5000);
+    const code = await exited;
+    clearTimeout(kill);
+    for (const s of replicas) {
+      s.closeAllConnections();
+      s.close();
+    }
+    assert.equal(code, 0, proc.output());
   }
 });
