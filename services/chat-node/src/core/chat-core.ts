@@ -39,6 +39,12 @@ export interface ChatCoreDeps {
 
 /** A retried send whose original is younger than this is broadcast again: its first attempt may have been stored but never broadcast (an unknown commit outcome answered UNAVAILABLE). Each node delivers it only where it never did. */
 const REBROADCAST_WINDOW_MS = 5 * 60_000;
+/**
+ * After Redis is back, how long a node waits before telling the others the presence changes Redis
+ * did not hear. Every node's subscriber comes back on its own reconnect (ioredis retries at most a
+ * second apart): a signal sent at once can reach a peer that is not listening yet, and is lost.
+ */
+const PRESENCE_RECONCILE_DELAY_MS = 2000;
 
 export interface SendInput {
   conversationId: string;
@@ -93,10 +99,13 @@ export class ChatCore {
     });
     d.broker.onRecovered(() => {
       this.repair.all();
-      d.broker.missedPresence().then(
-        (changes) => d.peers.presenceMissed(changes),
-        (err: unknown) => d.onError(err, "presence reconciliation"),
-      );
+      // The state is read when the signal goes, so it is the cluster-wide state then.
+      setTimeout(() => {
+        d.broker.missedPresence().then(
+          (changes) => d.peers.presenceMissed(changes),
+          (err: unknown) => d.onError(err, "presence reconciliation"),
+        );
+      }, PRESENCE_RECONCILE_DELAY_MS).unref();
       this.typingState.reclaim();
       this.typingView.recovered(d.broker.typing, 1000);
     });
