@@ -9,8 +9,9 @@ import { directWriteCount, installDirectBroadcast } from "./direct-broadcast.ts"
 import { corkUntilTurnEnds } from "./cork.ts";
 import { releaseHandshake, releaseUpgradeRequest } from "./memory.ts";
 import { filterDeliveries } from "./broadcast-chain.ts";
+import { connectionOpen, cutNow, outgoingBytes } from "./backlog.ts";
 
-export { corkUntilTurnEnds, directWriteCount, filterDeliveries, installDirectBroadcast, releaseHandshake, releaseUpgradeRequest };
+export { connectionOpen, corkUntilTurnEnds, cutNow, directWriteCount, filterDeliveries, installDirectBroadcast, outgoingBytes, releaseHandshake, releaseUpgradeRequest };
 
 /** The packages each patch relies on, at the versions it was checked against. */
 export const PATCHED_UPSTREAM = {
@@ -18,4 +19,5 @@ export const PATCHED_UPSTREAM = {
   "broadcast-chain (delivery filter)": { "socket.io-adapter": "2.5.8", "@socket.io/redis-adapter": "8.3.0" },
   cork: { "engine.io": "6.6.12", ws: "8.21.3" },
   memory: { "socket.io": "4.8.4", "engine.io": "6.6.12" },
+  "backlog (slow consumers)": { "engine.io": "6.6.12", ws: "8.21.3" },
 } as const;

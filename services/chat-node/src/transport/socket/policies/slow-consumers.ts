@@ -13,32 +13,7 @@
  * before it was broadcast, and the client reconnects and catches up by `seq` like after any drop.
  */
 import type { SocketCheck } from "./socket-sweep.ts";
-
-interface EngineConn {
-  readyState: string;
-  writeBuffer: { data?: unknown }[];
-  transport: { name: string; socket?: { _socket?: { writableLength: number }; terminate?: () => void } };
-  close(discard?: boolean): void;
-}
-
-/** Bytes waiting to be sent on this Engine.IO connection: the TCP socket's queue and Engine.IO's own buffer. */
-export function outgoingBytes(conn: EngineConn): number {
-  const tcp = conn.transport.name === "websocket" ? conn.transport.socket?._socket : undefined;
-  let bytes = tcp?.writableLength ?? 0;
-  for (const packet of conn.writeBuffer) {
-    const data = packet.data;
-    if (typeof data === "string") bytes += data.length;
-    else if (ArrayBuffer.isView(data)) bytes += data.byteLength;
-  }
-  return bytes;
-}
-
-/** Cuts the connection now; a WebSocket without the closing handshake, which would wait behind the backlog. */
-function cut(conn: EngineConn): void {
-  const ws = conn.transport.name === "websocket" ? conn.transport.socket : undefined;
-  if (typeof ws?.terminate === "function") ws.terminate();
-  else conn.close(true);
-}
+import { connectionOpen, cutNow, outgoingBytes } from "../patches/index.ts";
 
 /**
  * The check (for the socket sweep) that cuts a socket holding more than `maxBytes`; none when
@@ -47,11 +22,10 @@ function cut(conn: EngineConn): void {
 export function slowConsumerCheck(maxBytes: number, onCut: (info: { socketId: string; userId: unknown; bytes: number }) => void): SocketCheck | undefined {
   if (maxBytes <= 0) return undefined;
   return (socket) => {
-    const conn = socket.conn as unknown as EngineConn;
-    if (conn.readyState !== "open") return;
-    const bytes = outgoingBytes(conn);
+    if (!connectionOpen(socket)) return;
+    const bytes = outgoingBytes(socket);
     if (bytes <= maxBytes) return;
     onCut({ socketId: socket.id, userId: socket.data.userId, bytes });
-    cut(conn);
+    cutNow(socket);
   };
 }
