@@ -10,12 +10,21 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { stopAll } from "@chat/test-kit";
-import { startCluster, type Cluster } from "../../../../infra/cluster/cluster.ts";
-import { runScenario, type FaultParams, type ScenarioResult } from "../../../../load-tests/runner/src/faults-run.ts";
-import { spreadOf } from "../../../../load-tests/runner/src/faults-report.ts";
-import { scenarios } from "../../../../load-tests/runner/src/faults-scenarios.ts";
-import { CLUSTER_ENV } from "./helpers.ts";
+import { TEST_SECRET, stopAll } from "@chat/test-kit";
+import { startCluster, type Cluster } from "../../../infra/cluster/cluster.ts";
+import { runScenario, type FaultParams, type ScenarioResult } from "../src/faults-run.ts";
+import { spreadOf } from "../src/faults-report.ts";
+import { scenarios } from "../src/faults-scenarios.ts";
+
+/** The nodes' settings, as the chat node's cluster tests use them: short timeouts, no rate limits. */
+const CLUSTER_ENV = {
+  JWT_SECRET: TEST_SECRET,
+  LOG_LEVEL: "warn",
+  TYPING_TIMEOUT_MS: "400",
+  SHUTDOWN_TIMEOUT_MS: "5000",
+  PRESENCE_TTL_MS: "2000",
+  RATE_LIMIT_DISABLED: "1",
+};
 
 const PARAMS: FaultParams = {
   secret: CLUSTER_ENV.JWT_SECRET,
