@@ -4,7 +4,8 @@
  * redis-server. Presence counts sockets per (conversation, user); a room broadcast through the
  * broker's adapter reaches the node's own sockets; readiness answers while the backend does.
  * Cases that need a second node (a broadcast or a signal crossing, a typing claim of another node)
- * run where the broker spans nodes and say why they are skipped where it does not.
+ * or a backend to lose (an outage: Redis killed and started again empty) run where the broker
+ * spans nodes and say why they are skipped where it does not.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -23,6 +24,8 @@ interface Impl {
   name: string;
   clustered: boolean;
   make(): Promise<Broker>;
+  /** The same implementation on a Redis of its own (the outage case kills it). */
+  makeOn?(redisUrl: string): Promise<Broker>;
 }
 
 let redis: RedisHandle | undefined;
@@ -38,8 +41,12 @@ async function makeBroker(env: Record<string, string>): Promise<Broker> {
 
 const IMPLS: Impl[] = [
   { name: "local (in-process twin)", clustered: false, make: () => makeBroker({}) },
-  { name: "redis, classic adapter", clustered: true, make: () => makeBroker({ REDIS_URL: redis!.url, REDIS_ADAPTER: "classic" }) },
-  { name: "redis, sharded adapter", clustered: true, make: () => makeBroker({ REDIS_URL: redis!.url, REDIS_ADAPTER: "sharded" }) },
+  ...(["classic", "sharded"] as const).map((adapter) => ({
+    name: `redis, ${adapter} adapter`,
+    clustered: true,
+    make: () => makeBroker({ REDIS_URL: redis!.url, REDIS_ADAPTER: adapter }),
+    makeOn: (url: string) => makeBroker({ REDIS_URL: url, REDIS_ADAPTER: adapter }),
+  })),
 ];
 
 async function serverOver(broker: Broker) {
@@ -155,6 +162,35 @@ for (const impl of IMPLS) {
       assert.deepEqual(await b.typing.end(c, "eve"), { ended: true }, "the cluster-wide end");
       assert.deepEqual(await a.typing.recheck(c, "eve"), { ended: false }, "no second end");
       assert.equal(await a.typing.live(c, "eve"), false, "no claim backs it any more");
+    });
+
+    test("an outage: readiness names it, presence answers from the node's own sockets, recovery is told once with what Redis missed", async (t) => {
+      if (!impl.makeOn) return t.skip("the in-process twin has no backend to lose");
+      const own = await startRedis();
+      const b = await impl.makeOn(own.url);
+      let downs = 0;
+      let recoveries = 0;
+      b.onDown(() => downs++);
+      b.onRecovered(() => recoveries++);
+      await b.ping();
+      const c = `c-${Math.random()}`;
+      assert.equal(await b.presence.join(c, "ann", "s1"), true);
+
+      process.kill(own.pid, "SIGKILL");
+      await own.exited;
+      await eventually(() => downs > 0, 10_000, "the broker to notice the outage");
+      await assert.rejects(b.ping(), /Redis unavailable/, "readiness names Redis");
+      assert.equal(await b.presence.join(c, "ben", "s2"), true, "a join during the outage is a first socket here");
+      assert.deepEqual(await b.presence.online(c), ["ann", "ben"], "presence answers from this node's own sockets");
+      assert.equal(recoveries, 0);
+
+      await startRedis(own.port); // empty: no persistence
+      await eventually(() => recoveries > 0, 15_000, "the broker to recover");
+      await b.ping();
+      assert.deepEqual(await b.missedPresence(), [{ conversationId: c, userId: "ben", online: true }], "the change Redis did not hear, with its state now");
+      assert.deepEqual(await b.missedPresence(), [], "told once");
+      assert.deepEqual(await b.presence.online(c), ["ann", "ben"], "this node's entries are back in the empty Redis");
+      assert.equal(recoveries, 1, "one recovery for one outage");
     });
   });
 }
