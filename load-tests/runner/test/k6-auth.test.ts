@@ -1,7 +1,8 @@
 /**
  * k6 mints its tokens in JavaScript (load-tests/k6/lib/auth.js, with k6/crypto), apart from the
  * node's signer (jose). Both are held to the same vectors: for a fixed sub, secret, iat and
- * lifetime, k6's token is byte for byte the one jose's SignJWT makes as the node signs
+ * lifetime, k6's token is byte for byte the one jose's SignJWT makes as the node signs, and the
+ * one the workspace's shared minter (`@chat/protocol/token`) makes
  * (header {alg, typ}, claims sub, iat, exp), jose verifies it as the node does, and a real node
  * accepts a fresh one and refuses one signed with another secret.
  */
@@ -12,6 +13,7 @@ import path from "node:path";
 import { SignJWT, jwtVerify } from "jose";
 import { api, startNode, stopAll, TEST_SECRET, type NodeHandle } from "@chat/test-kit";
 import type { Conversation } from "@chat/protocol";
+import { mintHs256Token } from "@chat/protocol/token";
 
 const FIXTURE = path.join(import.meta.dirname, "fixtures/mint-with-k6-auth.ts");
 
@@ -55,6 +57,11 @@ test("k6's tokens are byte for byte jose's for the same claims, and jose verifie
     assert.deepEqual(payload, { sub: v.sub, iat: v.iat, exp: v.iat + v.ttl });
     await assert.rejects(jwtVerify(tokens[i]!, key(v.secret + "x"), { algorithms: ["HS256"], currentDate: new Date(v.iat * 1000) }), /signature/);
   }
+});
+
+test("k6's tokens are byte for byte the workspace's own minter's (@chat/protocol/token: the CLI, test kit and load runner)", () => {
+  const tokens = k6Mint(VECTORS);
+  for (const [i, v] of VECTORS.entries()) assert.equal(tokens[i], mintHs256Token(v.sub, v.secret, v.ttl, v.iat), `vector ${i} (${v.sub.slice(0, 20)})`);
 });
 
 test("a real node accepts a token k6 mints now with its secret, and refuses one with another", async () => {
