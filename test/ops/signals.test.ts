@@ -7,7 +7,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { freePort, startProcess, stopAll, tempDir, waitForOutput } from "@chat/test-kit";
+import { freePort, isAlive, startProcess, stopAll, tempDir, waitForOutput } from "@chat/test-kit";
 
 /** Every descendant of `pid` (from /proc), with its command line. */
 function descendants(pid: number): { pid: number; cmd: string }[] {
@@ -39,26 +39,17 @@ function descendants(pid: number): { pid: number; cmd: string }[] {
   return out;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Waits until none of `pids` is alive; returns those still alive at the deadline. */
 async function gone(pids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return pids.filter(alive);
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return pids.filter(isAlive);
 }
 
 describe("SIGTERM to what the user started", () => {
   const started: number[] = [];
   after(async () => {
-    for (const pid of started) if (alive(pid)) process.kill(pid, "SIGKILL");
+    for (const pid of started) if (isAlive(pid)) process.kill(pid, "SIGKILL");
     await stopAll();
   });
 

@@ -123,6 +123,16 @@ export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.P
   };
 }
 
+/** True while a process with this PID exists (signal 0 tests for it without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Kills every process this test-kit started that is still alive. */
 export async function stopAll(): Promise<void> {
   const procs = [...live];

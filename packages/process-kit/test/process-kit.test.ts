@@ -3,16 +3,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
-import { freePort, startProcess, stopAll, tempDir, waitForOutput } from "../src/index.ts";
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { freePort, isAlive, startProcess, stopAll, tempDir, waitForOutput } from "../src/index.ts";
 
 describe("process-kit", () => {
   after(() => stopAll());
@@ -22,7 +13,7 @@ describe("process-kit", () => {
     await waitForOutput(p, (o) => o.includes("ready"), 10_000, "ready");
     assert.equal(await p.stop("SIGTERM"), 3);
     assert.match(p.output(), /bye/);
-    assert.equal(alive(p.pid), false, "the process is gone");
+    assert.equal(isAlive(p.pid), false, "the process is gone");
   });
 
   it("stop() kills with SIGKILL after the grace period (exit code null), and stopAll() stops what is left by PID", async () => {
@@ -31,7 +22,7 @@ describe("process-kit", () => {
     assert.equal(await stubborn.stop("SIGTERM", 300), null);
     const left = startProcess(process.execPath, ["-e", "setInterval(() => {}, 1000);"]);
     await stopAll();
-    assert.equal(alive(left.pid), false, "stopAll stopped it");
+    assert.equal(isAlive(left.pid), false, "stopAll stopped it");
   });
 
   it("waitForOutput rejects with the output when the process exits first", async () => {
