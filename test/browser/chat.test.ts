@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import type { Browser, BrowserContext, Page, Route, WebSocketRoute } from "playwright-core";
 import { REPO_ROOT, eventually, stopAll } from "@chat/test-kit";
 import { startCluster, type Cluster } from "../../infra/cluster/cluster.ts";
 import {
@@ -187,5 +187,33 @@ describe("browser: two users on two nodes through nginx", () => {
     await send(bob, "Welcome back");
     await expectMessages(alice, expected, "alice's window, live after failover");
     assert.equal((await messageTexts(alice)).length, expected.length);
+  });
+
+  it("keeps a message sent while nothing reaches the node across a reload, shows it pending, and sends it once", async () => {
+    // Neither the socket nor the REST fallback gets through; the page itself still loads.
+    const postMessages = (route: Route) => (route.request().method() === "POST" ? route.abort() : route.continue());
+    await bob.route("**/socket.io/**", (route) => route.abort());
+    await bob.route("**/conversations/*/messages", postMessages);
+    blockBobSockets = true;
+    for (const ws of bobSockets.splice(0)) await ws.close();
+    await waitForStatus(bob, "reconnecting");
+    const text = "Typed while nothing got through";
+    await bob.getByTestId("message-input").fill(text);
+    await bob.getByTestId("message-input").press("Enter");
+    await bob.getByTestId("message-pending").filter({ hasText: text }).waitFor({ timeout: 10_000 });
+
+    await bob.reload(); // the outbox (IndexedDB) holds it; the node still cannot be reached
+    await bob.getByTestId("message-pending").filter({ hasText: text }).waitFor({ timeout: 20_000 });
+    await shot(bob, "08-pending-after-reload-bob");
+    assert.deepEqual(await messageTexts(alice), expected, "nothing reached alice yet");
+
+    blockBobSockets = false;
+    await bob.unroute("**/socket.io/**");
+    await bob.unroute("**/conversations/*/messages", postMessages);
+    expected.push(text);
+    await expectMessages(alice, expected, "alice's window, the restored send");
+    await expectMessages(bob, expected, "bob's window, the restored send");
+    assert.ok(await distinctIds(alice));
+    assert.ok(await distinctIds(bob));
   });
 });

@@ -63,6 +63,8 @@ export function startChatView(opts: ChatViewOptions): () => void {
   let openLoaded = false;
   /** Per conversation, its sends not stored yet, in order: shown again when the user comes back to it. */
   const pendingSends = new Map<string, Map<string, PendingSend>>();
+  /** The clientMessageIds this page sent itself (send() follows them); the others come from the outbox. */
+  const ownSends = new Set<string>();
   /** Presence events received while a REST snapshot is in flight: applied again over it (they are newer). */
   const presenceInFlight = new Set<PresenceEvent[]>();
   /** Per conversation, the highest seq the user has had on screen: the unread badge counts beyond it. */
@@ -283,6 +285,7 @@ export function startChatView(opts: ChatViewOptions): () => void {
   }
 
   function send(id: string, text: string, clientMessageId: string): void {
+    ownSends.add(clientMessageId);
     const entry: PendingSend = { text };
     let sends = pendingSends.get(id);
     if (!sends) pendingSends.set(id, (sends = new Map()));
@@ -315,6 +318,28 @@ export function startChatView(opts: ChatViewOptions): () => void {
       lowered = true;
     }
   }
+
+  // Sends an earlier page left in the outbox (IndexedDB) show as pending until stored, and as
+  // failed with their Retry when the node refuses them; this page's own sends follow send().
+  client.on("outbox", (e) => {
+    if (ownSends.has(e.clientMessageId)) return;
+    const id = e.conversationId;
+    if (e.state === "sent") {
+      pendingSends.get(id)?.delete(e.clientMessageId);
+      messageList.removePending(e.clientMessageId);
+      return;
+    }
+    let sends = pendingSends.get(id);
+    if (!sends) pendingSends.set(id, (sends = new Map()));
+    const known = sends.get(e.clientMessageId);
+    const entry: PendingSend = known ?? { text: e.entry.message };
+    sends.set(e.clientMessageId, entry);
+    if (openId === id && !known) messageList.addPending(e.clientMessageId, entry.text);
+    if (e.state === "failed") {
+      entry.failed = e.entry.error?.code ?? "error";
+      if (openId === id) messageList.markFailed(e.clientMessageId, entry.failed, () => send(id, entry.text, e.clientMessageId));
+    }
+  });
 
   client.on("state", (state) => {
     showState(state);
