@@ -10,7 +10,7 @@
 import http from "k6/http";
 import { check } from "k6";
 import exec from "k6/execution";
-import { BASE_URL, envInt } from "./config.js";
+import { BASE_URL, abortUnless, envInt } from "./config.js";
 import { batchRetrying, makeUsersAndRooms } from "./setup.js";
 
 export function historyConfig(prefix, d) {
@@ -44,7 +44,8 @@ export function historyScenario(cfg, extra) {
 export function historyThresholds(cfg, scenario) {
   const th = {};
   th["http_req_duration{scenario:" + scenario + "}"] = ["p(95)<" + envInt("READ_P95_MS", 100), "p(99)<" + envInt("READ_P99_MS", 250)];
-  th["http_req_failed{scenario:" + scenario + "}"] = ["rate<0.001"];
+  // Most reads failing once the grace is over: the node is down or refuses everything, stop.
+  th["http_req_failed{scenario:" + scenario + "}"] = ["rate<0.001", abortUnless("rate<0.5", envInt("ABORT_GRACE_MS", 30000))];
   th["checks{scenario:" + scenario + "}"] = ["rate>0.999"];
   th["dropped_iterations{scenario:" + scenario + "}"] = ["count<=" + cfg.maxDropped];
   return th;

@@ -16,7 +16,7 @@
  */
 import exec from "k6/execution";
 import { setInterval, clearInterval } from "k6/timers";
-import { envChoice, envInt, reconnectConfig, seconds } from "./config.js";
+import { abortUnless, envChoice, envInt, reconnectConfig, seconds } from "./config.js";
 import { createDeliveryTracker, stampText } from "./delivery.js";
 import { catchUpNonEmpty, duplicateDeliveries, sioDisconnects } from "./metrics.js";
 import { createSession, sleepMs } from "./session.js";
@@ -69,13 +69,15 @@ export function reconnectsThresholds(cfg, sel) {
   const s = sel || "";
   const client = cfg.drop === "client";
   const th = {};
+  // Time to fail: the ramp, then long enough that a handful of samples cannot stop the run.
+  const grace = cfg.rampMs + envInt("ABORT_GRACE_MS", 30000);
   th["reconnect_ok" + s] = ["rate>0.99"];
   // DROP=client times the return from the scheduled moment; DROP=server from the loss, backoff included.
   th["reconnect" + s] = ["p(95)<" + envInt("RECONNECT_P95_MS", client ? 1000 : 5000), "p(99)<" + envInt("RECONNECT_P99_MS", client ? 3000 : 10000)];
   th["catch_up_complete" + s] = ["rate>0.999"];
-  th["delivery_ratio" + s] = ["rate>=0.999"];
+  th["delivery_ratio" + s] = ["rate>=0.999", abortUnless("rate>=" + envInt("ABORT_DELIVERY_PCT", 90) / 100, grace)];
   th["messages_delivered" + s] = ["count>0"];
-  th["send_ok" + s] = ["rate>0.999"];
+  th["send_ok" + s] = ["rate>0.999", abortUnless("rate>=" + envInt("ABORT_SEND_OK_PCT", 90) / 100, grace)];
   th["duplicate_deliveries" + s] = ["count==0"];
   if (client) th["catch_up_nonempty" + s] = ["rate>=0.99"];
   else th["sio_disconnects" + s] = ["count>=" + cfg.minDisconnects];

@@ -15,7 +15,7 @@
 import { check } from "k6";
 import exec from "k6/execution";
 import { setInterval, clearInterval } from "k6/timers";
-import { envInt, envNum, reconnectConfig, seconds } from "./config.js";
+import { abortUnless, envInt, envNum, reconnectConfig, seconds } from "./config.js";
 import { ClientEvent, ServerEvent } from "./events.js";
 import { typingAckMs, typingAckOk, typingPairsComplete, typingReceived, typingSent, typingStopDelay } from "./metrics.js";
 import { createSession, sleepMs, warnLimited } from "./session.js";
@@ -77,12 +77,14 @@ export function maxTypingBroadcasts(cfg) {
 export function typingThresholds(cfg, sel) {
   const s = sel || "";
   const th = {};
-  th["typing_ack_ok" + s] = ["rate>0.999"];
+  // Time to fail: the ramp, then long enough that a handful of samples cannot stop the run.
+  const grace = cfg.rampMs + envInt("ABORT_GRACE_MS", 30000);
+  th["typing_ack_ok" + s] = ["rate>0.999", abortUnless("rate>=0.5", grace)];
   th["typing_ack" + s] = ["p(95)<" + envInt("TYPING_P95_MS", 50), "p(99)<" + envInt("TYPING_P99_MS", 150)];
   th["typing_pairs_complete" + s] = ["rate>=" + envInt("PAIRS_PCT", 99) / 100];
   th["typing_stop_delay" + s] = ["p(99)<" + envInt("STOP_P99_MS", Math.min(1000, Math.floor(cfg.typingTimeoutMs / 2)))];
   th["typing_broadcasts_received" + s] = ["count<=" + maxTypingBroadcasts(cfg)];
-  th["sio_connect_ok" + s] = ["rate>0.99"];
+  th["sio_connect_ok" + s] = ["rate>0.99", abortUnless("rate>=0.5", grace)];
   return th;
 }
 

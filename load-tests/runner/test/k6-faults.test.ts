@@ -93,6 +93,30 @@ describe("chat-fanout when a node dies", () => {
     assert.ok(failed(r).includes("sio_disconnects 'count<=0'"));
   });
 
+  test("history-reads against a node that dies stops early on failed reads (abortOnFail), exit 99", async () => {
+    const node = await nodeAt(await freePort(), tempDir("k6-dead-reads-"));
+    const planned = 40_000;
+    const t0 = Date.now();
+    const running = runK6(scenarioPath("history-reads"), {
+      BASE_URL: node.url,
+      JWT_SECRET: TEST_SECRET,
+      READERS: "6",
+      ROOMS: "2",
+      MESSAGES: "60",
+      RATE: "20",
+      LIMIT: "20",
+      DURATION_S: String(planned / 1000),
+      ABORT_GRACE_MS: "3000",
+      SUMMARY_DIR: tempDir("k6-dead-reads-out-"),
+    });
+    await until(async () => (await storedOn(node.url)) >= 120, "setup's seeding");
+    await node.stop("SIGKILL");
+    const r = await running;
+    assert.equal(r.exitCode, 99, explain(r));
+    assert.match(r.abortedBy ?? "", /^threshold http_req_failed/);
+    assert.ok(Date.now() - t0 < planned, `stopped before its ${planned / 1000} s window ended`);
+  });
+
   test("a node that comes back: every user reconnects with backoff and catches up, nothing is lost", async () => {
     const port = await freePort();
     const dataDir = tempDir("k6-back-");

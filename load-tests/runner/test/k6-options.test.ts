@@ -131,7 +131,7 @@ describe("k6 options", () => {
   });
 
   test("runs where going on measures nothing stop early (abortOnFail with a grace period)", async () => {
-    for (const n of ["chat-fanout", "soak", "connect-storm", "spike", "mixed"]) {
+    for (const n of ["chat-fanout", "soak", "connect-storm", "spike", "mixed", "typing-storm", "history-reads", "reconnect-storm"]) {
       const th = thresholdsOf(await options(n));
       const aborting = Object.entries(th).flatMap(([k, list]) => list.map((t) => [k, parseThreshold(t)] as const)).filter(([, t]) => t.abortOnFail);
       assert.ok(aborting.length > 0, `${n} has an abortOnFail threshold`);
