@@ -57,6 +57,8 @@ const USAGE = `usage: pnpm bench [-- option...]
                                of each size given, --fixed-rounds (default 3) rounds in alternating order,
                                the median reported; rooms of 1 give the CPU per stored message (about 4 minutes)
   --fixed-rate n --fixed-rounds n
+  --fixed-ab KEY=V,...         with --fixed: one more node of the project beside the first, with this extra
+                               environment (e.g. SQLITE_THREAD=main), in the same rounds: an A/B in one run
   --scale [1,2,4]              instead of ladders: the local cluster (nginx + Redis + n nodes) for each node count
                                and each of --scale-adapters (default classic,sharded), rooms of 20, --scale-rate
                                (default 1000 msg/s), --fixed-rounds rounds: CPU µs per delivery of nodes, Redis
@@ -85,6 +87,7 @@ const BENCH: CommandSpec = {
     out: "value",
     fixed: "optional",
     "fixed-rate": "value",
+    "fixed-ab": "value",
     "fixed-rounds": "value",
     scale: "optional",
     "scale-rate": "value",
@@ -131,6 +134,9 @@ const envArg = (name: string): Record<string, string> =>
     }),
   );
 const chatEnv = envArg("chat-env");
+/** `--fixed-ab SQLITE_THREAD=main`: the B side of a same-run A/B of the project's node. */
+const abEnv = envArg("fixed-ab");
+const envNote = (e: Record<string, string>) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(" ");
 /** `--peer-env NODE_OPTIONS=...`: extra environment for the seed reference and the raw floor (fairness checks). */
 const peerEnv = envArg("peer-env");
 const envOf = (kind: SystemKind) => (targetOf(kind) === "chat" ? chatEnv : peerEnv);
@@ -339,6 +345,8 @@ function machine() {
 /** One system's rounds at one fixed load, in one room size. */
 export interface FixedResult {
   system: SystemKind;
+  /** The B side of `--fixed-ab`: the extra environment its node ran with. */
+  variant?: Record<string, string>;
   roomSize: number;
   rooms: number;
   offeredRate: number;
@@ -362,11 +370,13 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
   for (const size of sizes) {
     const rooms = Math.round(cfg.users / size);
-    const running: { kind: SystemKind; r: Running; session?: LoadSession; steps: StepResult[] }[] = [];
+    const running: { kind: SystemKind; variant?: Record<string, string>; r: Running; session?: LoadSession; steps: StepResult[] }[] = [];
+    const sides: { kind: SystemKind; variant?: Record<string, string> }[] = kinds.map((kind) => ({ kind }));
+    if (Object.keys(abEnv).length > 0 && kinds.includes("chat")) sides.push({ kind: "chat", variant: abEnv });
     try {
-      for (const kind of kinds) {
-        const r = await launch(kind, { env: envOf(kind) });
-        const x: (typeof running)[number] = { kind, r, steps: [] };
+      for (const { kind, variant } of sides) {
+        const r = await launch(kind, { env: { ...envOf(kind), ...variant } });
+        const x: (typeof running)[number] = { kind, ...(variant ? { variant } : {}), r, steps: [] };
         running.push(x);
         x.session = (await openSession(kind, r, cfg.users, rooms)).session;
       }
@@ -374,7 +384,7 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
       for (const x of running) await x.session!.step(rate, 2);
       for (let round = 0; round < rounds; round++) {
         for (const x of round % 2 === 0 ? running : [...running].reverse()) {
-          log(`fixed: rooms of ${size}, ${rate} msg/s, round ${round + 1}/${rounds}: ${x.kind}`);
+          log(`fixed: rooms of ${size}, ${rate} msg/s, round ${round + 1}/${rounds}: ${x.kind}${x.variant ? ` (${envNote(x.variant)})` : ""}`);
           x.steps.push(await x.session!.step(rate, cfg.stepSeconds));
           await pause(500);
         }
@@ -390,6 +400,7 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
       const perMessage = x.steps.map((s) => (s.serverCpuSeconds !== undefined && s.sent ? Math.round((s.serverCpuSeconds * 1e7) / s.sent) / 10 : NaN));
       out.push({
         system: x.kind,
+        ...(x.variant ? { variant: x.variant } : {}),
         roomSize: size,
         rooms,
         offeredRate: rate,
@@ -420,6 +431,8 @@ function renderFixed(res: FixedResult[], m: ReturnType<typeof machine>, loadEnd:
     const rows = res.filter((r) => r.roomSize === size);
     const seed = rows.find((r) => r.system === "seed");
     const raw = rows.find((r) => r.system === "raw");
+    const a = rows.find((r) => r.system === "chat" && !r.variant);
+    const b = rows.find((r) => r.system === "chat" && r.variant);
     const x0 = rows[0];
     lines.push(`## Rooms of ${size} (${x0?.rooms} rooms, ${x0?.offeredRate} msg/s, ${(x0?.offeredRate ?? 0) * size} deliveries/s)`, "");
     lines.push("| system | CPU µs per delivery | vs seed | vs raw floor | CPU µs per message | p99 ms | rounds (µs/delivery) | p99 rounds | min delivery ratio | errors |");
@@ -427,9 +440,10 @@ function renderFixed(res: FixedResult[], m: ReturnType<typeof machine>, loadEnd:
     for (const r of rows) {
       const vs = (b: FixedResult | undefined) => (b ? `${(r.medianCpuUsPerDelivery / b.medianCpuUsPerDelivery).toFixed(2)}×` : "–");
       lines.push(
-        `| ${LABEL[r.system]} | ${f(r.medianCpuUsPerDelivery)} | ${vs(seed)} | ${vs(raw)} | ${f(r.medianCpuUsPerMessage)} | ${f(r.medianP99)} | ${r.cpuUsPerDelivery.map((v) => f(v)).join(", ")} | ${r.p99.map((v) => f(v)).join(", ")} | ${Math.min(...r.deliveryRatio)} | ${r.errors} |`,
+        `| ${LABEL[r.system]}${r.variant ? `, ${envNote(r.variant)}` : ""} | ${f(r.medianCpuUsPerDelivery)} | ${vs(seed)} | ${vs(raw)} | ${f(r.medianCpuUsPerMessage)} | ${f(r.medianP99)} | ${r.cpuUsPerDelivery.map((v) => f(v)).join(", ")} | ${r.p99.map((v) => f(v)).join(", ")} | ${Math.min(...r.deliveryRatio)} | ${r.errors} |`,
       );
     }
+    if (a && b) lines.push("", `A/B in this run: ${envNote(b.variant!)} costs ${(b.medianCpuUsPerDelivery / a.medianCpuUsPerDelivery).toFixed(2)}× the default node's CPU per delivery (${f(b.medianCpuUsPerDelivery)} against ${f(a.medianCpuUsPerDelivery)} µs).`);
     lines.push("");
   }
   return lines.join("\n");
@@ -548,7 +562,6 @@ async function main(): Promise<void> {
   const outDir = path.resolve(REPO_ROOT, args.get("out") ?? "bench/results");
   fs.mkdirSync(outDir, { recursive: true });
   const result: BenchResult = { at: new Date().toISOString(), machine: machine(), config: { ...cfg, ladder, quick }, systems: [], idle: [], notes: [] };
-  const envNote = (e: Record<string, string>) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(" ");
   if (Object.keys(chatEnv).length > 0) result.notes.push(`the project's nodes ran with ${envNote(chatEnv)}`);
   if (Object.keys(peerEnv).length > 0) result.notes.push(`the seed reference and the raw floor ran with ${envNote(peerEnv)}`);
   const runnable = systems.filter((kind) => {

@@ -144,6 +144,26 @@ test("pnpm bench --fixed, tiny: every system's CPU µs per delivery and p99 per 
   assert.match(md, /\| raw ws floor \| [\d.,]+ \| /);
 });
 
+test("pnpm bench --fixed --fixed-ab: a second project node with the extra environment in the same rounds, and the A/B ratio", () => {
+  const out = tempDir("chat-bench-ab-");
+  const bench = path.join(import.meta.dirname, "../src/bench.ts");
+  const r = spawnSync(
+    process.execPath,
+    [bench, "--fixed", "5", "--systems", "chat", "--fixed-ab", "SQLITE_THREAD=main", "--users", "20", "--fixed-rate", "20", "--fixed-rounds", "2", "--step-seconds", "1", "--out", out],
+    { encoding: "utf8", timeout: 180_000 },
+  );
+  assert.equal(r.status, 0, r.stderr.slice(-2000));
+  const order = [...r.stderr.matchAll(/rooms of 5, 20 msg\/s, round (\d)\/2: (chat(?: \(SQLITE_THREAD=main\))?)/g)].map((m) => `${m[1]}:${m[2]}`);
+  assert.deepEqual(order, ["1:chat", "1:chat (SQLITE_THREAD=main)", "2:chat (SQLITE_THREAD=main)", "2:chat"]);
+  const json = fs.readdirSync(out).find((f) => f.endsWith("-fixed.json"))!;
+  const result = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as { results: { system: string; variant?: Record<string, string>; deliveryRatio: number[] }[] };
+  assert.deepEqual(result.results.map((x) => [x.system, x.variant]), [["chat", undefined], ["chat", { SQLITE_THREAD: "main" }]]);
+  for (const x of result.results) assert.deepEqual(x.deliveryRatio, [1, 1]);
+  const md = fs.readFileSync(path.join(out, json.replace(/json$/, "md")), "utf8");
+  assert.match(md, /\| project, 1 node[^|]*, SQLITE_THREAD=main \| [\d.,]+ \| /);
+  assert.match(md, /A\/B in this run: SQLITE_THREAD=main costs [\d.]+× the default node's CPU per delivery/);
+});
+
 test("histogram quantiles", () => {
   const h = new Histogram();
   for (let i = 1; i <= 1000; i++) h.record(i / 10); // 0.1 .. 100 ms
