@@ -364,6 +364,21 @@ test("compose: nginx's TLS server serves https:// and wss:// with the configured
   s.disconnect();
 });
 
+test("compose: Alertmanager's configuration passes amtool check-config, and Prometheus sends its alerts there", { skip: skipReason, timeout: 300_000 }, async () => {
+  const [am] = await projectContainers("alertmanager");
+  assert.ok(am?.running, "Alertmanager runs");
+  const check = await podman(["exec", am.id, "amtool", "check-config", "/etc/alertmanager/alertmanager.yml"]);
+  assert.match(check.stdout, /SUCCESS/, check.stdout);
+  await eventually(
+    async () => {
+      const r = (await (await fetch(`${promUrl}/api/v1/alertmanagers`)).json()) as { data: { activeAlertmanagers: { url: string }[] } };
+      return r.data.activeAlertmanagers.some((a) => /:9093\/api\/v2\/alerts$/.test(a.url));
+    },
+    60_000,
+    "Prometheus to know compose's Alertmanager",
+  );
+});
+
 test("compose: down leaves nothing of the project", { skip: skipReason, timeout: 300_000 }, async () => {
   await compose(["down", "-v", "-t", "5"], 300_000);
   assert.deepEqual((await projectContainers()).map((c) => c.name), []);
