@@ -352,12 +352,27 @@ export interface FixedResult {
   offeredRate: number;
   cpuUsPerDelivery: number[];
   cpuUsPerMessage: number[];
+  /** The project's nodes: messages per store commit over each step (`chat_store_batch_size` from /metrics). */
+  messagesPerCommit?: number[];
   p99: number[];
   deliveryRatio: number[];
   errors: number;
   medianCpuUsPerDelivery: number;
   medianCpuUsPerMessage: number;
   medianP99: number;
+}
+
+/** A project node's commits so far: `chat_store_batch_size`'s sum and count from its /metrics. */
+async function storeBatches(url: string): Promise<{ sum: number; count: number } | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+    const sum = read("chat_store_batch_size_sum");
+    const count = read("chat_store_batch_size_count");
+    return Number.isFinite(sum) && Number.isFinite(count) ? { sum, count } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -370,13 +385,13 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)] ?? 0;
   for (const size of sizes) {
     const rooms = Math.round(cfg.users / size);
-    const running: { kind: SystemKind; variant?: Record<string, string>; r: Running; session?: LoadSession; steps: StepResult[] }[] = [];
+    const running: { kind: SystemKind; variant?: Record<string, string>; r: Running; session?: LoadSession; steps: StepResult[]; perCommit: number[] }[] = [];
     const sides: { kind: SystemKind; variant?: Record<string, string> }[] = kinds.map((kind) => ({ kind }));
     if (Object.keys(abEnv).length > 0 && kinds.includes("chat")) sides.push({ kind: "chat", variant: abEnv });
     try {
       for (const { kind, variant } of sides) {
         const r = await launch(kind, { env: { ...envOf(kind), ...variant } });
-        const x: (typeof running)[number] = { kind, ...(variant ? { variant } : {}), r, steps: [] };
+        const x: (typeof running)[number] = { kind, ...(variant ? { variant } : {}), r, steps: [], perCommit: [] };
         running.push(x);
         x.session = (await openSession(kind, r, cfg.users, rooms)).session;
       }
@@ -385,7 +400,10 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
       for (let round = 0; round < rounds; round++) {
         for (const x of round % 2 === 0 ? running : [...running].reverse()) {
           log(`fixed: rooms of ${size}, ${rate} msg/s, round ${round + 1}/${rounds}: ${x.kind}${x.variant ? ` (${envNote(x.variant)})` : ""}`);
+          const before = x.kind === "chat" ? await storeBatches(x.r.url) : undefined;
           x.steps.push(await x.session!.step(rate, cfg.stepSeconds));
+          const after = before && (await storeBatches(x.r.url));
+          if (before && after) x.perCommit.push(Math.round((10 * (after.sum - before.sum)) / Math.max(1, after.count - before.count)) / 10);
           await pause(500);
         }
       }
@@ -406,6 +424,7 @@ async function fixedLoad(kinds: SystemKind[], sizes: number[], rate: number, rou
         offeredRate: rate,
         cpuUsPerDelivery: perDelivery,
         cpuUsPerMessage: perMessage,
+        ...(x.perCommit.length > 0 ? { messagesPerCommit: x.perCommit } : {}),
         p99: x.steps.map((s) => s.latencyMs.p99),
         deliveryRatio: x.steps.map((s) => s.deliveryRatio),
         errors: x.steps.reduce((a, s) => a + s.errors, 0),
@@ -442,6 +461,9 @@ function renderFixed(res: FixedResult[], m: ReturnType<typeof machine>, loadEnd:
       lines.push(
         `| ${LABEL[r.system]}${r.variant ? `, ${envNote(r.variant)}` : ""} | ${f(r.medianCpuUsPerDelivery)} | ${vs(seed)} | ${vs(raw)} | ${f(r.medianCpuUsPerMessage)} | ${f(r.medianP99)} | ${r.cpuUsPerDelivery.map((v) => f(v)).join(", ")} | ${r.p99.map((v) => f(v)).join(", ")} | ${Math.min(...r.deliveryRatio)} | ${r.errors} |`,
       );
+    }
+    for (const r of rows) {
+      if (r.messagesPerCommit) lines.push("", `Messages per store commit, ${LABEL[r.system]}${r.variant ? `, ${envNote(r.variant)}` : ""} (\`chat_store_batch_size\` over each round): ${r.messagesPerCommit.map((v) => f(v)).join(", ")}.`);
     }
     if (a && b) lines.push("", `A/B in this run: ${envNote(b.variant!)} costs ${(b.medianCpuUsPerDelivery / a.medianCpuUsPerDelivery).toFixed(2)}× the default node's CPU per delivery (${f(b.medianCpuUsPerDelivery)} against ${f(a.medianCpuUsPerDelivery)} µs).`);
     lines.push("");

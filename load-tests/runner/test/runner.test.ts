@@ -156,11 +156,17 @@ test("pnpm bench --fixed --fixed-ab: a second project node with the extra enviro
   const order = [...r.stderr.matchAll(/rooms of 5, 20 msg\/s, round (\d)\/2: (chat(?: \(SQLITE_THREAD=main\))?)/g)].map((m) => `${m[1]}:${m[2]}`);
   assert.deepEqual(order, ["1:chat", "1:chat (SQLITE_THREAD=main)", "2:chat (SQLITE_THREAD=main)", "2:chat"]);
   const json = fs.readdirSync(out).find((f) => f.endsWith("-fixed.json"))!;
-  const result = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as { results: { system: string; variant?: Record<string, string>; deliveryRatio: number[] }[] };
+  const result = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as { results: { system: string; variant?: Record<string, string>; deliveryRatio: number[]; messagesPerCommit?: number[] }[] };
   assert.deepEqual(result.results.map((x) => [x.system, x.variant]), [["chat", undefined], ["chat", { SQLITE_THREAD: "main" }]]);
-  for (const x of result.results) assert.deepEqual(x.deliveryRatio, [1, 1]);
+  for (const x of result.results) {
+    assert.deepEqual(x.deliveryRatio, [1, 1]);
+    // Read from each node's /metrics around each round: at least one message per commit.
+    assert.equal(x.messagesPerCommit?.length, 2, JSON.stringify(x));
+    for (const v of x.messagesPerCommit!) assert.ok(v >= 1, `messages per commit ${v}`);
+  }
   const md = fs.readFileSync(path.join(out, json.replace(/json$/, "md")), "utf8");
   assert.match(md, /\| project, 1 node[^|]*, SQLITE_THREAD=main \| [\d.,]+ \| /);
+  assert.match(md, /Messages per store commit, project, 1 node[^:]*, SQLITE_THREAD=main \(`chat_store_batch_size` over each round\): [\d.]+, [\d.]+\./);
   assert.match(md, /A\/B in this run: SQLITE_THREAD=main costs [\d.]+× the default node's CPU per delivery/);
 });
 
