@@ -4,7 +4,10 @@
  * the previous one is committed. For each reachable store (SQLite always, MongoDB when MONGO_URL
  * is set) it runs once with group commit (the node's GroupCommitter) and once with one write per
  * message (batchMax 1), and prints committed messages per second and p50/p99 commit latency side
- * by side as a Markdown table. A benchmark, not a test: it reports, it asserts nothing.
+ * by side as a Markdown table, with messages per commit and the process's CPU per message (every
+ * thread, from `process.cpuUsage()` over the producers' window). A benchmark, not a test: it
+ * reports, it asserts nothing. `--producers 7` caps every commit at 7 messages (each producer waits
+ * for its commit), the batch a node forms at 1,500 msg/s (`pnpm bench -- --fixed` prints it).
  *
  *   pnpm bench:store [--duration 8] [--producers 100] [--conversations 50] [--batch-max 512]
  *                    [--sync FULL|NORMAL] [--stores sqlite,sqlite-threaded,mongodb] [--client-ids yes|no]
@@ -101,6 +104,10 @@ interface Result {
   p50: number;
   p99: number;
   failed: number;
+  /** The process's CPU (every thread: the store's worker included) per committed message, over the producers' window. */
+  cpuUsPerMessage: number;
+  /** Messages per commit (batch). */
+  perCommit: number;
 }
 
 const percentile = (sorted: Float64Array, p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : NaN);
@@ -112,11 +119,15 @@ async function run(target: Target, groupBatchMax: number): Promise<Result> {
     const convIds = Array.from({ length: conversations }, (_, i) => `bench-${i}`);
     const now = new Date().toISOString();
     for (const id of convIds) await store.createConversation({ id, title: id, members: ["u0", "u1", "u2", "u3"], createdAt: now });
+    let commits = 0;
+    const append = store.appendBatch.bind(store);
+    store.appendBatch = (batch) => (commits++, append(batch));
     const committer = new GroupCommitter(store, { batchMax: groupBatchMax, queueMax: 20_000 });
     const latencies: number[] = [];
     let failed = 0;
     const deadline = performance.now() + durationMs;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const producer = async (p: number) => {
       for (let n = 0; performance.now() < deadline; n++) {
         const start = performance.now();
@@ -134,9 +145,11 @@ async function run(target: Target, groupBatchMax: number): Promise<Result> {
     };
     await Promise.all(Array.from({ length: producers }, (_, p) => producer(p)));
     const elapsed = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     await committer.close();
     const sorted = Float64Array.from(latencies).sort();
-    return { committed: latencies.length, perSec: latencies.length / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), failed };
+    return { committed: latencies.length, perSec: latencies.length / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), failed,
+      cpuUsPerMessage: (cpu.user + cpu.system) / Math.max(1, latencies.length), perCommit: latencies.length / Math.max(1, commits) };
   } finally {
     await store.close();
     await cleanup();
@@ -157,10 +170,10 @@ for (const t of targets) {
   console.error(`${t.name}: one write per message...`);
   const single = await run(t, 1);
   const row = (mode: string, r: Result, ratio: string) =>
-    `| ${t.name} | ${mode} | ${fmt(r.perSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.committed)} | ${r.failed} | ${ratio} |`;
+    `| ${t.name} | ${mode} | ${fmt(r.perSec)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.perCommit, 1)} | ${fmt(r.cpuUsPerMessage, 1)} | ${fmt(r.committed)} | ${r.failed} | ${ratio} |`;
   rows.push(row(`group commit (batchMax ${batchMax})`, group, `${fmt(group.perSec / single.perSec, 1)}×`));
   rows.push(row("one write per message (batchMax 1)", single, "1.0×"));
 }
-console.log(`\n| store | mode | committed msg/s | p50 ms | p99 ms | committed | failed | vs one write |`);
-console.log(`| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |`);
+console.log(`\n| store | mode | committed msg/s | p50 ms | p99 ms | messages per commit | CPU µs per message | committed | failed | vs one write |`);
+console.log(`| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
 for (const r of rows) console.log(r);
