@@ -13,6 +13,16 @@ import { JsonFileOutboxStorage } from "../src/node.ts";
 import { startProxy, type TcpProxy } from "./proxy.ts";
 import { closeClients, newClient, waitForState } from "./helpers.ts";
 
+/** Alice connected with an outbox in a fresh JSON file, in a new conversation with bob that she joined. */
+async function aliceWithFileOutbox(url: string, sendTimeoutMs: number) {
+  const file = path.join(tempDir("chat-outbox-"), "outbox.json");
+  const first = await newClient(url, "alice", { outbox: new JsonFileOutboxStorage(file), sendTimeoutMs });
+  await waitForState(first, "connected");
+  const conv = await first.rest.createConversation({ members: ["bob"] });
+  await first.join(conv.id);
+  return { file, first, conv };
+}
+
 describe("client: the outbox", () => {
   let node: NodeHandle;
   let proxy: TcpProxy;
@@ -34,11 +44,7 @@ describe("client: the outbox", () => {
   }
 
   it("keeps a message sent offline across a restart and sends it once when the node is back", async () => {
-    const file = path.join(tempDir("chat-outbox-"), "outbox.json");
-    const first = await newClient(proxy.url, "alice", { outbox: new JsonFileOutboxStorage(file), sendTimeoutMs: 1500 });
-    await waitForState(first, "connected");
-    const conv = await first.rest.createConversation({ members: ["bob"] });
-    await first.join(conv.id);
+    const { file, first, conv } = await aliceWithFileOutbox(proxy.url, 1500);
 
     proxy.block();
     await waitForState(first, "reconnecting");
@@ -106,11 +112,7 @@ describe("client: the outbox while the node refuses for now (RATE_LIMITED)", () 
   });
 
   it("keeps a send the node refused across a restart, and sends it once, with its id, when the node accepts", async () => {
-    const file = path.join(tempDir("chat-outbox-"), "outbox.json");
-    const first = await newClient(node.url, "alice", { outbox: new JsonFileOutboxStorage(file), sendTimeoutMs: 600 });
-    await waitForState(first, "connected");
-    const conv = await first.rest.createConversation({ members: ["bob"] });
-    await first.join(conv.id);
+    const { file, first, conv } = await aliceWithFileOutbox(node.url, 600);
     const ok = await first.send(conv.id, "first");
     const refused = await first.send(conv.id, "refused for now").catch((e: unknown) => e);
     assert.ok(refused instanceof ChatError && refused.code === "RATE_LIMITED" && refused.retryable, `the node refused it for now (${String(refused)})`);
