@@ -27,6 +27,29 @@ async function nodeAt(port: number, dataDir: string): Promise<NodeHandle> {
   return startNode({ RATE_LIMIT_DISABLED: "1", PORT: String(port), DATA_DIR: dataDir });
 }
 
+/**
+ * Runs a scenario planned for 40 s against the node, kills the node (SIGKILL) once it has stored
+ * `stored` messages, and expects the run to stop early through abortOnFail: exit 99, before its window.
+ */
+async function killedMidRun(node: NodeHandle, scenario: string, env: Record<string, string>, stored: number, what: string) {
+  const planned = 40_000;
+  const t0 = Date.now();
+  const running = runK6(scenarioPath(scenario), {
+    BASE_URL: node.url,
+    JWT_SECRET: TEST_SECRET,
+    ...env,
+    DURATION_S: String(planned / 1000),
+    ABORT_GRACE_MS: "3000",
+    SUMMARY_DIR: tempDir(`k6-dead-${scenario}-out-`),
+  });
+  await until(async () => (await storedOn(node.url)) >= stored, what);
+  await node.stop("SIGKILL");
+  const r = await running;
+  assert.equal(r.exitCode, 99, explain(r));
+  assert.ok(Date.now() - t0 < planned, `stopped before its ${planned / 1000} s window ended`);
+  return r;
+}
+
 describe("typing-storm against wrong typing servers", () => {
   const run = async (mode: TypingMode) => {
     const peer = await startTypingPeer(mode, 1500);
@@ -72,49 +95,16 @@ describe("chat-fanout when a node dies", () => {
   test("without reconnection a dead node stops the run early (abortOnFail), exit 99", async () => {
     const port = await freePort();
     const node = await nodeAt(port, tempDir("k6-dead-"));
-    const planned = 40_000;
-    const t0 = Date.now();
-    const running = runK6(scenarioPath("chat-fanout"), {
-      BASE_URL: node.url,
-      JWT_SECRET: TEST_SECRET,
-      ...FANOUT,
-      DURATION_S: String(planned / 1000),
-      RECONNECT: "0",
-      ABORT_GRACE_MS: "3000",
-      SUMMARY_DIR: tempDir("k6-dead-out-"),
-    });
-    await until(async () => (await storedOn(node.url)) >= 10, "the first messages");
-    await node.stop("SIGKILL");
-    const r = await running;
-    assert.equal(r.exitCode, 99, explain(r));
+    const r = await killedMidRun(node, "chat-fanout", { ...FANOUT, RECONNECT: "0" }, 10, "the first messages");
     assert.match(r.abortedBy ?? "", /^threshold (send_ok|delivery_ratio)/);
-    assert.ok(Date.now() - t0 < planned, `stopped before its ${planned / 1000} s window ended`);
     assert.equal(r.metrics.sio_disconnects!.values.count, 12, "every user's connection was lost");
     assert.ok(failed(r).includes("sio_disconnects 'count<=0'"));
   });
 
   test("history-reads against a node that dies stops early on failed reads (abortOnFail), exit 99", async () => {
     const node = await nodeAt(await freePort(), tempDir("k6-dead-reads-"));
-    const planned = 40_000;
-    const t0 = Date.now();
-    const running = runK6(scenarioPath("history-reads"), {
-      BASE_URL: node.url,
-      JWT_SECRET: TEST_SECRET,
-      READERS: "6",
-      ROOMS: "2",
-      MESSAGES: "60",
-      RATE: "20",
-      LIMIT: "20",
-      DURATION_S: String(planned / 1000),
-      ABORT_GRACE_MS: "3000",
-      SUMMARY_DIR: tempDir("k6-dead-reads-out-"),
-    });
-    await until(async () => (await storedOn(node.url)) >= 120, "setup's seeding");
-    await node.stop("SIGKILL");
-    const r = await running;
-    assert.equal(r.exitCode, 99, explain(r));
+    const r = await killedMidRun(node, "history-reads", { READERS: "6", ROOMS: "2", MESSAGES: "60", RATE: "20", LIMIT: "20" }, 120, "setup's seeding");
     assert.match(r.abortedBy ?? "", /^threshold http_req_failed/);
-    assert.ok(Date.now() - t0 < planned, `stopped before its ${planned / 1000} s window ended`);
   });
 
   test("a node that comes back: every user reconnects with backoff and catches up, nothing is lost", async () => {
