@@ -143,10 +143,20 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
   // After the drain, while fastify.close() waits for the connections to end, a request can still
   // come on a kept-alive connection (nginx's upstream pool): it is answered 503 UNAVAILABLE in the
   // contract's error shape, with Connection: close, and nginx or the client tries another node.
+  // The first request of a connection accepted before the listener closed is served (with
+  // Connection: close): nginx opens one connection per request to a node and sends at once, so
+  // that request is already on its way; a 503 or a reset would reach the client, since nginx does
+  // not replay a POST it has sent.
   let closing = false;
-  fastify.addHook("onRequest", async (_req, reply) => {
+  const usedConnections = new WeakSet<object>();
+  fastify.addHook("onRequest", async (req, reply) => {
+    const socket = req.raw.socket;
+    const first = !usedConnections.has(socket);
+    if (first) usedConnections.add(socket);
     if (!closing) return;
-    reply.header("connection", "close").header("retry-after", "1");
+    reply.header("connection", "close");
+    if (first) return;
+    reply.header("retry-after", "1");
     throw new AppError(ErrorCode.UNAVAILABLE, "node is shutting down, retry on another");
   });
   // Requests whose handler runs (body read, a send waiting for its commit): the drain's cut-off
@@ -243,6 +253,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps = {}): Pr
         fastify.server.closeAllConnections();
       }, 50);
       closing = true;
+      // Let the poll phase accept the connections queued meanwhile (the drain may have held the
+      // event loop for a while): closing the listener resets those still queued, whose request
+      // nginx has already sent.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       try {
         await fastify.close();
       } finally {

@@ -2,7 +2,9 @@
  * The last moments of a drain, in-process: after the sockets are drained, `fastify.close()` waits for
  * the HTTP connections to end. A request that still arrives on a kept-alive connection (nginx's
  * upstream pool) is answered 503 UNAVAILABLE in the contract's error shape with `Connection: close`,
- * while the request already in progress on that connection is served in full.
+ * while the request already in progress on that connection is served in full. The first request of
+ * a connection accepted before the listener closed is served, with `Connection: close`: nginx opens
+ * one connection per request to a node and has already sent it.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -63,5 +65,36 @@ describe("a request arriving while the node closes", () => {
     assert.deepEqual((JSON.parse(second.body) as { error: { code: string } }).error.code, "UNAVAILABLE");
     assert.match(second.headers, /connection: close/);
     assert.match(second.headers, /retry-after: 1/);
+  });
+
+  it("serves, with Connection: close, the first request of a connection opened before the close", async () => {
+    app = await buildApp(loadConfig({ PORT: "0", HOST: "127.0.0.1", DATA_DIR: tempDir("closing-"), JWT_SECRET: TEST_SECRET, LOG_LEVEL: "silent", RATE_LIMIT_DISABLED: "1" }));
+    const port = await app.listen();
+    const token = await mintToken("alice");
+    const accepted = new Promise<void>((resolve) => app!.fastify.server.once("connection", () => resolve()));
+    const sock = net.connect(port, "127.0.0.1");
+    let raw = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => (raw += d));
+    const ended = new Promise<void>((resolve) => sock.on("close", () => resolve()));
+    await accepted;
+
+    const shutdown = app.shutdown();
+    const deadline = Date.now() + 5000;
+    while (app.fastify.server.listening && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(app.fastify.server.listening, false, "the close began");
+
+    // As nginx does: the connection was open (accepted) before the close, its one request comes now.
+    const body = JSON.stringify({ members: ["bob"], title: "sent as the node closed" });
+    sock.write(`POST /conversations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await Promise.race([ended, new Promise((r) => setTimeout(r, 5000))]);
+    await shutdown;
+    sock.destroy();
+
+    const [only, extra] = responses(raw);
+    assert.equal(only?.status, 201, `served: ${raw}`);
+    assert.equal((JSON.parse(only.body) as { title: string }).title, "sent as the node closed");
+    assert.match(only.headers, /connection: close/);
+    assert.equal(extra, undefined);
   });
 });
